@@ -1,0 +1,50 @@
+import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
+import type { LeaderSource } from './leader-source.ts';
+
+/**
+ * Ties leadership to the app's health: while leading, polls `url` every second; after
+ * `unhealthySeconds` without a 2xx answer the leader resigns, so a dead app cannot hold the Lease.
+ */
+export function watchAppHealth(options: {
+  url: string;
+  unhealthySeconds: number;
+  resignPauseMs: number;
+  source: LeaderSource;
+  clock: Clock;
+  logger: Logger;
+}): { stop(): void } {
+  const { source, clock, logger } = options;
+  let healthySince: number | undefined;
+  let lastHealthyAt = clock.now();
+  let stopped = false;
+  const timer = setInterval(async () => {
+    if (stopped || !source.isLeader()) {
+      healthySince = undefined;
+      lastHealthyAt = clock.now();
+      return;
+    }
+    const ok = await fetch(options.url, { signal: AbortSignal.timeout(900) })
+      .then((response) => response.ok)
+      .catch(() => false);
+    const now = clock.now();
+    if (ok) {
+      lastHealthyAt = now;
+      healthySince ??= now;
+      return;
+    }
+    healthySince = undefined;
+    if (now - lastHealthyAt >= options.unhealthySeconds * 1000 && source.isLeader()) {
+      logger.warn({ url: options.url, unhealthyForMs: Math.round(now - lastHealthyAt) }, 'app unhealthy; resigning');
+      lastHealthyAt = now;
+      await source.resign(options.resignPauseMs).catch((err) => logger.warn({ err }, 'resign failed'));
+    }
+  }, 1_000);
+  timer.unref();
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}

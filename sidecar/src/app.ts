@@ -1,0 +1,100 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { AppSessions } from './app-sessions.ts';
+import { LeaseholdError } from './errors.ts';
+import type { LeaderSource } from './leader-source.ts';
+import { healthRoutes } from './routes/health.ts';
+import { leaderRoutes } from './routes/leader.ts';
+import { watchRoute } from './routes/watch.ts';
+
+export interface AppOptions {
+  source: LeaderSource;
+  registry: Registry;
+  /** `namespace/name` of the Lease, echoed in answers. */
+  lease: string;
+  sessions?: AppSessions;
+  resignPauseSeconds?: number;
+  heartbeatMs?: number;
+  maxWatchers?: number;
+  maxEventLoopDelayMs?: number;
+  lastApiError?: () => { code: string; message: string } | undefined;
+  logger?: Logger;
+  /** Serve only /healthz, /readyz and /metrics (the probe listener). */
+  probesOnly?: boolean;
+}
+
+// Paths and their methods, so a wrong method gets 405 with Allow instead of 404.
+const routeMethods: Record<string, string[]> = {
+  '/leader': ['GET', 'HEAD'],
+  '/is-leader': ['GET', 'HEAD'],
+  '/leader/watch': ['GET', 'HEAD'],
+  '/leader/resign': ['POST'],
+  '/leader/activity': ['POST'],
+  '/healthz': ['GET', 'HEAD'],
+  '/readyz': ['GET', 'HEAD'],
+  '/metrics': ['GET', 'HEAD'],
+};
+
+/** Builds the HTTP API without listening; tests drive it with app.inject(). */
+export async function buildApp(options: AppOptions): Promise<{ app: FastifyInstance; stats: { openWatchers: number } }> {
+  const app = Fastify({
+    loggerInstance: options.logger?.child({ component: 'http' }) as FastifyBaseLogger | undefined,
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  const stats = { openWatchers: 0 };
+  const sessions = options.sessions ?? new AppSessions();
+
+  app.setErrorHandler((error: FastifyError | LeaseholdError, request, reply) => {
+    if (error instanceof LeaseholdError) {
+      reply.code(error.statusCode || 500).send({ code: error.code, message: error.message, details: error.details });
+      return;
+    }
+    if (error.validation || (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)) {
+      reply.code(400).send({ code: 'LEASEHOLD_BAD_REQUEST', message: error.message });
+      return;
+    }
+    request.log.error({ err: error }, 'request failed');
+    reply.code(500).send({ code: 'LEASEHOLD_INTERNAL', message: 'internal error' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = routeMethods[path];
+    if (allowed && !(options.probesOnly && !path.endsWith('z') && path !== '/metrics')) {
+      reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({ code: 'LEASEHOLD_METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}` });
+      return;
+    }
+    reply.code(404).send({ code: 'LEASEHOLD_ROUTE_NOT_FOUND', message: `no route ${request.method} ${path}` });
+  });
+
+  await app.register(healthRoutes, {
+    source: options.source,
+    registry: options.registry,
+    lastApiError: options.lastApiError ?? (() => undefined),
+    maxEventLoopDelayMs: options.maxEventLoopDelayMs ?? 2_000,
+  });
+  if (!options.probesOnly) {
+    await app.register(leaderRoutes, {
+      source: options.source,
+      sessions,
+      lease: options.lease,
+      resignPauseSeconds: options.resignPauseSeconds ?? 3,
+      heartbeatMs: options.heartbeatMs ?? 5_000,
+    });
+    await app.register(watchRoute, {
+      source: options.source,
+      sessions,
+      lease: options.lease,
+      heartbeatMs: options.heartbeatMs ?? 5_000,
+      maxWatchers: options.maxWatchers ?? 1_000,
+      stats,
+    });
+  }
+  return { app, stats };
+}

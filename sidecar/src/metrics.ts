@@ -1,0 +1,88 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ElectionSnapshot } from './elector.ts';
+import type { ElectorHooks } from './elector-hooks.ts';
+import { KubernetesApiError } from './errors.ts';
+
+/** Prometheus metrics: client-go's leader_election_master_status plus leasehold_*; see docs/api.md. */
+export function createMetrics(options: { leaseName: string; now: () => number; snapshot: () => ElectionSnapshot }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const { leaseName } = options;
+  let lastRenewAt: number | undefined;
+
+  const masterStatus = new Gauge({
+    name: 'leader_election_master_status',
+    help: 'Whether this replica is the leader of the named lease (1) or not (0), as client-go reports it.',
+    labelNames: ['name'],
+    registers: [registry],
+  });
+  const isLeader = new Gauge({ name: 'leasehold_is_leader', help: '1 while this replica leads with validity left.', registers: [registry] });
+  const epoch = new Gauge({ name: 'leasehold_epoch', help: 'Fencing epoch (leaseTransitions) of the current holder.', registers: [registry] });
+  const transitions = new Counter({
+    name: 'leasehold_leadership_transitions_total',
+    help: 'Leadership changes of this replica, by kind (acquired, or the reason it stopped leading).',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  const renewDuration = new Histogram({
+    name: 'leasehold_renew_duration_seconds',
+    help: 'Latency of successful renew requests.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'leasehold_seconds_since_last_renew',
+    help: 'Seconds since this replica last renewed the lease (absent until it has).',
+    registers: [registry],
+    collect() {
+      if (lastRenewAt !== undefined) this.set((options.now() - lastRenewAt) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'leasehold_validity_remaining_seconds',
+    help: 'Seconds this replica may still act as leader without another renew (0 unless leader).',
+    registers: [registry],
+    collect() {
+      this.set(options.snapshot().validForMs / 1000);
+    },
+  });
+  const apiErrors = new Counter({
+    name: 'leasehold_api_errors_total',
+    help: 'Failed Kubernetes API calls, by HTTP status or transport failure.',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const conflicts = new Counter({
+    name: 'leasehold_conflicts_total',
+    help: 'Writes refused with 409 Conflict because someone else changed the Lease first.',
+    registers: [registry],
+  });
+
+  masterStatus.set({ name: leaseName }, 0);
+  isLeader.set(0);
+  const hooks: Partial<ElectorHooks> = {
+    stateChanged(snapshot) {
+      masterStatus.set({ name: leaseName }, snapshot.isLeader ? 1 : 0);
+      isLeader.set(snapshot.isLeader ? 1 : 0);
+      if (snapshot.epoch !== null) epoch.set(snapshot.epoch);
+    },
+    acquired() {
+      transitions.inc({ kind: 'acquired' });
+      lastRenewAt = options.now();
+    },
+    demoted(reason) {
+      transitions.inc({ kind: reason });
+    },
+    renewed(seconds) {
+      renewDuration.observe(seconds);
+      lastRenewAt = options.now();
+    },
+    apiError(err) {
+      apiErrors.inc({ code: err instanceof KubernetesApiError ? err.metricCode : 'unknown' });
+    },
+    conflict() {
+      conflicts.inc();
+    },
+  };
+  return { registry, hooks };
+}

@@ -1,0 +1,61 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { LeaderSource } from '../leader-source.ts';
+
+export interface HealthOptions {
+  source: LeaderSource;
+  registry: Registry;
+  /** The last API failure, for /readyz's explanation. */
+  lastApiError: () => { code: string; message: string } | undefined;
+  /** Event-loop delay (ms, p99 over the last window) above which /healthz fails. */
+  maxEventLoopDelayMs: number;
+}
+
+const statusSchema = {
+  type: 'object',
+  properties: { status: { type: 'string' }, reason: { type: 'string' }, code: { type: 'string' } },
+} as const;
+
+/** /healthz (liveness), /readyz (Lease state known), /metrics (Prometheus). */
+export async function healthRoutes(app: FastifyInstance, options: HealthOptions): Promise<void> {
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
+  const reset = setInterval(() => loopDelay.reset(), 10_000);
+  reset.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(reset);
+    loopDelay.disable();
+  });
+
+  app.get('/healthz', { schema: { response: { 200: statusSchema, 503: statusSchema } } }, async (_request, reply) => {
+    const snapshot = options.source.snapshot();
+    // A leader that is still "leader" after its validity ran out means its timers are not running.
+    if (snapshot.role === 'leader' && !snapshot.isLeader) {
+      reply.code(503);
+      return { status: 'unhealthy', reason: 'leader past its renew deadline' };
+    }
+    const delayMs = loopDelay.percentile(99) / 1e6;
+    if (delayMs > options.maxEventLoopDelayMs) {
+      reply.code(503);
+      return { status: 'unhealthy', reason: `event loop delay p99 ${Math.round(delayMs)} ms` };
+    }
+    return { status: 'ok' };
+  });
+
+  app.get('/readyz', { schema: { response: { 200: statusSchema, 503: statusSchema } } }, async (_request, reply) => {
+    if (options.source.snapshot().known) return { status: 'ok' };
+    const error = options.lastApiError();
+    reply.code(503);
+    return {
+      status: 'not ready',
+      reason: error ? error.message : 'lease state not read from the API yet',
+      ...(error ? { code: error.code } : {}),
+    };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', options.registry.contentType);
+    return options.registry.metrics();
+  });
+}
