@@ -1,0 +1,86 @@
+import { Agent, fetch } from 'undici';
+import { testCluster } from './cluster.ts';
+import { leasePath } from './raw-api.ts';
+
+export interface RecordedLease {
+  /** Monotonic ms (performance.now of this process) when the event arrived. */
+  at: number;
+  type: string;
+  holderIdentity: string;
+  leaseDurationSeconds: number | undefined;
+  renewTime: string | undefined;
+  acquireTime: string | undefined;
+  leaseTransitions: number | undefined;
+}
+
+/** Watches one Lease from the outside (admin) and keeps every state it passes through. */
+export class LeaseRecorder {
+  readonly events: RecordedLease[] = [];
+  readonly #controller = new AbortController();
+  readonly #done: Promise<void>;
+  #waiters: (() => void)[] = [];
+
+  constructor(namespace: string, name: string) {
+    const { info } = testCluster();
+    const agent = new Agent({ connect: { ca: info.caPem } });
+    const query = `?watch=1&fieldSelector=metadata.name%3D${name}`;
+    this.#done = (async () => {
+      const response = await fetch(`${info.server}${leasePath(namespace)}${query}`, {
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${info.adminToken}` },
+        signal: this.#controller.signal,
+      });
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          if (!line.trim()) continue;
+          const event = JSON.parse(line);
+          const spec = event.object?.spec ?? {};
+          this.events.push({
+            at: performance.now(),
+            type: event.type,
+            holderIdentity: spec.holderIdentity ?? '',
+            leaseDurationSeconds: spec.leaseDurationSeconds,
+            renewTime: spec.renewTime,
+            acquireTime: spec.acquireTime,
+            leaseTransitions: spec.leaseTransitions,
+          });
+          for (const waiter of this.#waiters.splice(0)) waiter();
+        }
+      }
+    })().catch((err) => {
+      if (!this.#controller.signal.aborted) throw err;
+    });
+  }
+
+  last(): RecordedLease | undefined {
+    return this.events.at(-1);
+  }
+
+  /** Resolves with the first recorded state (at or after index `from`) matching `predicate`. */
+  async waitFor(predicate: (event: RecordedLease) => boolean, timeoutMs: number, from = 0): Promise<RecordedLease> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.slice(from).find(predicate);
+      if (found) return found;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw new Error(`no matching Lease state within ${timeoutMs} ms; saw ${JSON.stringify(this.events.slice(-5))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#controller.abort();
+    await this.#done;
+  }
+}
