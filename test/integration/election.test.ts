@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createNamespace, createServiceAccount, serviceAccountKubeconfig, sidecarRules } from '../support/cluster.ts';
-import { LeaseRecorder } from '../support/lease-recorder.ts';
+import { LeaseRecorder, stopAllRecorders } from '../support/lease-recorder.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import { SidecarProcess, testTimings, waitForSingleLeader, waitUntil } from '../support/sidecar.ts';
 
@@ -24,6 +24,7 @@ before(async () => {
 });
 
 after(async () => {
+  await stopAllRecorders();
   await Promise.all(sidecars.map((s) => s.stop('SIGKILL')));
 });
 
@@ -68,7 +69,8 @@ test('SIGKILL of the leader: another leads only after expiry, within a small bou
   const recorder = new LeaseRecorder(namespace, 'lease-a');
   const leader = await waitForSingleLeader(group, leaseDurationMs * 3);
   const holder = (await leader.leader()).holder;
-  await recorder.waitFor((e) => e.holderIdentity === holder, leaseDurationMs);
+  // Kill right after a renewal seen live, so the recorder's clock for it matches the followers'.
+  await recorder.waitFor((e) => e.type === 'MODIFIED' && e.holderIdentity === holder, leaseDurationMs);
   leader.signal('SIGKILL');
   await leader.exited;
   const lastRenew = recorder.events.filter((e) => e.holderIdentity === holder).at(-1);

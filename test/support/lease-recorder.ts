@@ -13,6 +13,13 @@ export interface RecordedLease {
   leaseTransitions: number | undefined;
 }
 
+const open = new Set<LeaseRecorder>();
+
+/** Stops every recorder still open (for `after` hooks, so no watch keeps a test process alive). */
+export async function stopAllRecorders(): Promise<void> {
+  await Promise.all([...open].map((recorder) => recorder.stop()));
+}
+
 /** Watches one Lease from the outside (admin) and keeps every state it passes through. */
 export class LeaseRecorder {
   readonly events: RecordedLease[] = [];
@@ -20,7 +27,10 @@ export class LeaseRecorder {
   readonly #done: Promise<void>;
   #waiters: (() => void)[] = [];
 
+  error: unknown;
+
   constructor(namespace: string, name: string) {
+    open.add(this);
     const { info } = testCluster();
     const agent = new Agent({ connect: { ca: info.caPem } });
     const query = `?watch=1&fieldSelector=metadata.name%3D${name}`;
@@ -53,7 +63,7 @@ export class LeaseRecorder {
         }
       }
     })().catch((err) => {
-      if (!this.#controller.signal.aborted) throw err;
+      if (!this.#controller.signal.aborted) this.error = err;
     });
   }
 
@@ -80,6 +90,7 @@ export class LeaseRecorder {
   }
 
   async stop(): Promise<void> {
+    open.delete(this);
     this.#controller.abort();
     await this.#done;
   }
