@@ -15,12 +15,10 @@ export function watchAppHealth(options: {
   logger: Logger;
 }): { stop(): void } {
   const { source, clock, logger } = options;
-  let healthySince: number | undefined;
   let lastHealthyAt = clock.now();
   let stopped = false;
   const timer = setInterval(async () => {
     if (stopped || !source.isLeader()) {
-      healthySince = undefined;
       lastHealthyAt = clock.now();
       return;
     }
@@ -30,12 +28,13 @@ export function watchAppHealth(options: {
     const now = clock.now();
     if (ok) {
       lastHealthyAt = now;
-      healthySince ??= now;
       return;
     }
-    healthySince = undefined;
     if (now - lastHealthyAt >= options.unhealthySeconds * 1000 && source.isLeader()) {
-      logger.warn({ url: options.url, unhealthyForMs: Math.round(now - lastHealthyAt) }, 'app unhealthy; resigning');
+      logger.warn(
+        { url: options.url, unhealthyForMs: Math.round(now - lastHealthyAt) },
+        'app unhealthy; resigning',
+      );
       lastHealthyAt = now;
       await source.resign(options.resignPauseMs).catch((err) => logger.warn({ err }, 'resign failed'));
     }

@@ -37,22 +37,31 @@ const routeMethods: Record<string, string[]> = {
 };
 
 /** Builds the HTTP API without listening; tests drive it with app.inject(). */
-export async function buildApp(options: AppOptions): Promise<{ app: FastifyInstance; stats: { openWatchers: number } }> {
+export async function buildApp(
+  options: AppOptions,
+): Promise<{ app: FastifyInstance; stats: { openWatchers: number } }> {
   const app = Fastify({
     loggerInstance: options.logger?.child({ component: 'http' }) as FastifyBaseLogger | undefined,
     disableRequestLogging: true,
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Unknown query parameters are an error (400), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
   });
   const stats = { openWatchers: 0 };
   const sessions = options.sessions ?? new AppSessions();
 
   app.setErrorHandler((error: FastifyError | LeaseholdError, request, reply) => {
     if (error instanceof LeaseholdError) {
-      reply.code(error.statusCode || 500).send({ code: error.code, message: error.message, details: error.details });
+      reply
+        .code(error.statusCode || 500)
+        .send({ code: error.code, message: error.message, details: error.details });
       return;
     }
-    if (error.validation || (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)) {
+    if (
+      error.validation ||
+      (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)
+    ) {
       reply.code(400).send({ code: 'LEASEHOLD_BAD_REQUEST', message: error.message });
       return;
     }
@@ -67,10 +76,15 @@ export async function buildApp(options: AppOptions): Promise<{ app: FastifyInsta
       reply
         .code(405)
         .header('allow', allowed.join(', '))
-        .send({ code: 'LEASEHOLD_METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}` });
+        .send({
+          code: 'LEASEHOLD_METHOD_NOT_ALLOWED',
+          message: `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
+        });
       return;
     }
-    reply.code(404).send({ code: 'LEASEHOLD_ROUTE_NOT_FOUND', message: `no route ${request.method} ${path}` });
+    reply
+      .code(404)
+      .send({ code: 'LEASEHOLD_ROUTE_NOT_FOUND', message: `no route ${request.method} ${path}` });
   });
 
   await app.register(healthRoutes, {

@@ -24,7 +24,10 @@ export const systemClock: Clock = {
     let handle: NodeJS.Timeout;
     const arm = (): void => {
       const remaining = dueAt - performance.now();
-      handle = setTimeout(remaining > maxTimerDelayMs ? arm : callback, Math.min(Math.max(0, remaining), maxTimerDelayMs));
+      handle = setTimeout(
+        remaining > maxTimerDelayMs ? arm : callback,
+        Math.min(Math.max(0, remaining), maxTimerDelayMs),
+      );
       handle.unref();
     };
     arm();

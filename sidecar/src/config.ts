@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { isIP } from 'node:net';
-import { LeaseholdError } from './errors.ts';
+import { hostname } from 'node:os';
 import { type OptionSpec, optionSpecs } from './config-schema.ts';
+import { LeaseholdError } from './errors.ts';
 
 export interface Config {
   readonly leaseName: string;
@@ -65,14 +65,18 @@ export function loadConfig(sources: ConfigSources): Config {
   const leaseName = values.leaseName as string | undefined;
   if (leaseName === undefined) problems.push('LEASE_NAME (--lease-name) is required');
   else if (leaseName.length > 253 || !dnsSubdomain.test(leaseName)) {
-    problems.push(`LEASE_NAME must be a DNS subdomain (lowercase letters, digits, '-', '.'), got "${leaseName}"`);
+    problems.push(
+      `LEASE_NAME must be a DNS subdomain (lowercase letters, digits, '-', '.'), got "${leaseName}"`,
+    );
   }
 
   let namespace = values.namespace as string | undefined;
   if (namespace === undefined) {
     namespace = readNamespaceFile(sources.serviceAccountNamespaceFile ?? defaultNamespaceFile);
     if (namespace === undefined) {
-      problems.push('POD_NAMESPACE (--namespace) is required outside a cluster (no ServiceAccount namespace file)');
+      problems.push(
+        'POD_NAMESPACE (--namespace) is required outside a cluster (no ServiceAccount namespace file)',
+      );
     }
   }
   if (namespace !== undefined && (namespace.length > 63 || !dnsLabel.test(namespace))) {
@@ -85,9 +89,14 @@ export function loadConfig(sources: ConfigSources): Config {
   const rp = values.retryPeriodSeconds as number;
   const margin = values.safetyMarginSeconds as number;
   if (!Number.isNaN(ld + rd + rp + margin)) {
-    if (!(ld > rd)) problems.push(`LEASE_DURATION_SECONDS (${ld}) must be greater than LEASE_RENEW_DEADLINE_SECONDS (${rd})`);
+    if (!(ld > rd))
+      problems.push(
+        `LEASE_DURATION_SECONDS (${ld}) must be greater than LEASE_RENEW_DEADLINE_SECONDS (${rd})`,
+      );
     if (!(rd > 1.2 * rp)) {
-      problems.push(`LEASE_RENEW_DEADLINE_SECONDS (${rd}) must be greater than 1.2 x LEASE_RETRY_PERIOD_SECONDS (${rp})`);
+      problems.push(
+        `LEASE_RENEW_DEADLINE_SECONDS (${rd}) must be greater than 1.2 x LEASE_RETRY_PERIOD_SECONDS (${rp})`,
+      );
     }
     if (!(ld - margin > 1.2 * rp)) {
       problems.push(
@@ -107,7 +116,8 @@ export function loadConfig(sources: ConfigSources): Config {
   if (isIP(values.probeListenAddress as string) === 0) {
     problems.push(`PROBE_LISTEN_ADDRESS must be an IP address, got "${values.probeListenAddress}"`);
   }
-  if (values.probePort !== 0 && values.probePort === values.port) problems.push('PROBE_PORT must differ from PORT');
+  if (values.probePort !== 0 && values.probePort === values.port)
+    problems.push('PROBE_PORT must differ from PORT');
   if (!logLevels.includes(values.logLevel as string)) {
     problems.push(`LOG_LEVEL must be one of ${logLevels.join(', ')}, got "${values.logLevel}"`);
   }
@@ -120,7 +130,9 @@ export function loadConfig(sources: ConfigSources): Config {
   }
 
   if (problems.length > 0) {
-    throw new LeaseholdError('LEASEHOLD_CONFIG_INVALID', `${problems.length} problem(s)`, { details: problems });
+    throw new LeaseholdError('LEASEHOLD_CONFIG_INVALID', `${problems.length} problem(s)`, {
+      details: problems,
+    });
   }
   const suffix = sources.randomSuffix ?? Math.random().toString(36).slice(2, 10);
   return Object.freeze({
@@ -158,7 +170,11 @@ function readFlags(argv: string[], raw: Map<string, string>, problems: string[])
   }
 }
 
-function convert(spec: OptionSpec, value: string | undefined, problems: string[]): string | number | boolean | undefined {
+function convert(
+  spec: OptionSpec,
+  value: string | undefined,
+  problems: string[],
+): string | number | boolean | undefined {
   if (value === undefined) return spec.default;
   const where = `${spec.env} (${spec.flag})`;
   switch (spec.type) {
@@ -172,7 +188,9 @@ function convert(spec: OptionSpec, value: string | undefined, problems: string[]
     default: {
       const number = /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : Number.NaN;
       if (Number.isNaN(number) || (spec.type === 'integer' && !Number.isInteger(number))) {
-        problems.push(`${where} must be ${spec.type === 'integer' ? 'a whole number' : 'a number'}, got "${value}"`);
+        problems.push(
+          `${where} must be ${spec.type === 'integer' ? 'a whole number' : 'a number'}, got "${value}"`,
+        );
         return Number.NaN;
       }
       if ((spec.min !== undefined && number < spec.min) || (spec.max !== undefined && number > spec.max)) {

@@ -29,7 +29,8 @@ export function combineHooks(...parts: Partial<ElectorHooks>[]): ElectorHooks {
   const each =
     <K extends Exclude<keyof ElectorHooks, 'waitForAppIdle'>>(key: K) =>
     (...args: Parameters<ElectorHooks[K]>): void => {
-      for (const part of parts) (part[key] as ((...a: Parameters<ElectorHooks[K]>) => void) | undefined)?.(...args);
+      for (const part of parts)
+        (part[key] as ((...a: Parameters<ElectorHooks[K]>) => void) | undefined)?.(...args);
     };
   return {
     stateChanged: each('stateChanged'),

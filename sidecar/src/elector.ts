@@ -3,12 +3,19 @@ import type { Logger } from 'pino';
 import { backoffMs, LogThrottle } from './backoff.ts';
 import type { Clock, Timer } from './clock.ts';
 import type { Config } from './config.ts';
+import { type ElectorHooks, noHooks } from './elector-hooks.ts';
 import { KubernetesApiError, LeaseholdError } from './errors.ts';
 import type { LeaseApi } from './lease/api.ts';
 import { formatMicroTime } from './lease/micro-time.ts';
-import { compareResourceVersions, type LeaseRecord, type RawLease, readRecord, sameRecord, withSpec } from './lease/record.ts';
+import {
+  compareResourceVersions,
+  type LeaseRecord,
+  type RawLease,
+  readRecord,
+  sameRecord,
+  withSpec,
+} from './lease/record.ts';
 import { LeaseWatcher } from './lease/watcher.ts';
-import { type ElectorHooks, noHooks } from './elector-hooks.ts';
 
 export type ElectorConfig = Pick<
   Config,
@@ -87,7 +94,13 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   #warnedStrategy = false;
   #handingOff = false;
 
-  constructor(options: { config: ElectorConfig; api: LeaseApi; clock: Clock; logger: Logger; hooks?: ElectorHooks }) {
+  constructor(options: {
+    config: ElectorConfig;
+    api: LeaseApi;
+    clock: Clock;
+    logger: Logger;
+    hooks?: ElectorHooks;
+  }) {
     super();
     const { config } = options;
     this.#config = config;
@@ -125,7 +138,11 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
       identity: this.#config.identity,
       holder: record?.holderIdentity ?? '',
       isLeader: leading !== undefined,
-      epoch: leading ? leading.epoch : record && record.holderIdentity !== '' ? record.leaseTransitions : null,
+      epoch: leading
+        ? leading.epoch
+        : record && record.holderIdentity !== ''
+          ? record.leaseTransitions
+          : null,
       validForMs: leading ? Math.floor(leading.validUntil - now) : 0,
       leaseDurationSeconds: this.#config.leaseDurationSeconds,
       observedAt: this.#observation ? formatMicroTime(this.#observation.wallObservedAt) : null,
@@ -219,7 +236,8 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
     const record = observation.record;
     if (!record) return this.#acquire(undefined);
     if (record.strategy) {
-      if (!this.#warnedStrategy) this.#log.warn({ strategy: record.strategy }, 'lease uses coordinated election; not acquiring');
+      if (!this.#warnedStrategy)
+        this.#log.warn({ strategy: record.strategy }, 'lease uses coordinated election; not acquiring');
       this.#warnedStrategy = true;
       return this.#kick(resyncMs);
     }
@@ -282,7 +300,10 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
       renewTime: formatMicroTime(wallMs),
     });
     try {
-      const written = await this.#api.replace(body, Math.min(this.#requestTimeoutMs, leading.validUntil - sentAt));
+      const written = await this.#api.replace(
+        body,
+        Math.min(this.#requestTimeoutMs, leading.validUntil - sentAt),
+      );
       this.#hooks.renewed((this.#clock.now() - sentAt) / 1000);
       this.#failures = 0;
       this.#errorLog.reset();
@@ -331,13 +352,18 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   #observe(lease: RawLease | undefined, source: 'watch' | 'get' | 'write'): void {
     const previous = this.#observation;
     const version = lease?.metadata?.resourceVersion;
-    if (lease && previous?.lease && (compareResourceVersions(version, previous.lease.metadata?.resourceVersion) ?? 1) < 0) {
+    if (
+      lease &&
+      previous?.lease &&
+      (compareResourceVersions(version, previous.lease.metadata?.resourceVersion) ?? 1) < 0
+    ) {
       return; // an older state delivered late (e.g. a watch event behind our own write)
     }
     const now = this.#clock.now();
     const record = lease ? readRecord(lease) : undefined;
     const changed =
-      !previous || (previous.record === undefined) !== (record === undefined) ||
+      !previous ||
+      (previous.record === undefined) !== (record === undefined) ||
       (record !== undefined && previous.record !== undefined && !sameRecord(record, previous.record));
     if (record) this.#maxTransitionsSeen = Math.max(this.#maxTransitionsSeen, record.leaseTransitions);
     this.#observation = {
@@ -355,7 +381,10 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
       else if (record.holderIdentity !== this.#config.identity) this.#demote('lost');
       else if (record.leaseTransitions !== leading.epoch) this.#demote('epoch-changed');
       else if (record.preferredHolder && record.preferredHolder !== this.#config.identity) {
-        this.#log.info({ preferredHolder: record.preferredHolder }, 'lease prefers another holder; resigning');
+        this.#log.info(
+          { preferredHolder: record.preferredHolder },
+          'lease prefers another holder; resigning',
+        );
         void this.resign(this.#config.leaseDurationSeconds * 1000).catch(() => {});
       }
     }
@@ -364,13 +393,21 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   }
 
   #becomeLeader(sentAt: number, wallMs: number, epoch: number, written: RawLease): void {
-    const leading: Leadership = { epoch, renewSentAt: sentAt, validUntil: sentAt + this.#validityMs, lastRenewWallMs: wallMs };
+    const leading: Leadership = {
+      epoch,
+      renewSentAt: sentAt,
+      validUntil: sentAt + this.#validityMs,
+      lastRenewWallMs: wallMs,
+    };
     this.#leading = leading;
     this.#observe(written, 'write');
     if (this.#leading !== leading) return;
     this.#setRole('leader');
     this.#armDeadline(leading);
-    this.#log.info({ transition: 'acquired', epoch, validForMs: Math.floor(leading.validUntil - this.#clock.now()) }, 'became leader');
+    this.#log.info(
+      { transition: 'acquired', epoch, validForMs: Math.floor(leading.validUntil - this.#clock.now()) },
+      'became leader',
+    );
     this.#hooks.acquired(epoch);
     this.#changed();
     this.#kick(0);

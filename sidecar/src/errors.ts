@@ -43,7 +43,11 @@ export class KubernetesApiError extends LeaseholdError {
 
   constructor(httpStatus: number, reason: string, detail: string, cause?: unknown) {
     const code: ErrorCode =
-      httpStatus === 0 ? 'LEASEHOLD_API_UNAVAILABLE' : httpStatus === 403 ? 'LEASEHOLD_API_FORBIDDEN' : 'LEASEHOLD_API_ERROR';
+      httpStatus === 0
+        ? 'LEASEHOLD_API_UNAVAILABLE'
+        : httpStatus === 403
+          ? 'LEASEHOLD_API_FORBIDDEN'
+          : 'LEASEHOLD_API_ERROR';
     super(code, detail, { cause });
     this.name = 'KubernetesApiError';
     this.httpStatus = httpStatus;

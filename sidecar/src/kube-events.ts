@@ -37,7 +37,12 @@ export function kubeIntegrationHooks(options: KubeIntegrationOptions): Partial<E
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name: `${options.leaseName}.${randomBytes(8).toString('hex')}`, namespace },
-      involvedObject: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name: options.leaseName, namespace },
+      involvedObject: {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        name: options.leaseName,
+        namespace,
+      },
       reason: 'LeaderElection',
       message,
       type,
@@ -77,7 +82,10 @@ export function kubeIntegrationHooks(options: KubeIntegrationOptions): Partial<E
     },
     demoted(reason, epoch) {
       const planned = reason === 'shutdown' || reason === 'resigned';
-      event(planned ? 'Normal' : 'Warning', `${options.identity} stopped leading (epoch ${epoch}): ${reason}`);
+      event(
+        planned ? 'Normal' : 'Warning',
+        `${options.identity} stopped leading (epoch ${epoch}): ${reason}`,
+      );
     },
     released() {
       event('Normal', `${options.identity} released the lease`);

@@ -13,7 +13,10 @@ export interface LeaderSource {
 }
 
 /** ENABLE_LEADER_ELECTION=false: always leader, no Lease, epoch 0. */
-export class SingleReplicaLeader extends EventEmitter<{ change: [ElectionSnapshot] }> implements LeaderSource {
+export class SingleReplicaLeader
+  extends EventEmitter<{ change: [ElectionSnapshot] }>
+  implements LeaderSource
+{
   readonly #identity: string;
   readonly #leaseDurationSeconds: number;
   readonly #startedAt = formatMicroTime(Date.now());

@@ -1,17 +1,17 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
 import { watchAppHealth } from './app-health.ts';
 import { AppSessions } from './app-sessions.ts';
-import { buildApp } from './app.ts';
 import { systemClock } from './clock.ts';
 import { type Config, loadConfig } from './config.ts';
-import { combineHooks } from './elector-hooks.ts';
 import { Elector } from './elector.ts';
+import { combineHooks } from './elector-hooks.ts';
 import { KubernetesApiError, LeaseholdError } from './errors.ts';
 import { kubeIntegrationHooks } from './kube-events.ts';
-import { HttpLeaseApi, KubeRequester } from './lease/api.ts';
 import { type LeaderSource, SingleReplicaLeader } from './leader-source.ts';
+import { HttpLeaseApi, KubeRequester } from './lease/api.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -31,7 +31,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     config = loadConfig({ env, argv });
   } catch (err) {
     if (!(err instanceof LeaseholdError)) throw err;
-    process.stderr.write(`leasehold-sidecar: ${err.code}: ${err.message}\n${err.details.map((d) => `  - ${d}\n`).join('')}`);
+    process.stderr.write(
+      `leasehold-sidecar: ${err.code}: ${err.message}\n${err.details.map((d) => `  - ${d}\n`).join('')}`,
+    );
     return 2;
   }
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
@@ -52,10 +54,16 @@ async function run(config: Config, log: Logger): Promise<number> {
   let source: LeaderSource;
   let elector: Elector | undefined;
   let snapshot = (): ReturnType<LeaderSource['snapshot']> => source.snapshot();
-  const metrics = createMetrics({ leaseName: config.leaseName, now: () => systemClock.now(), snapshot: () => snapshot() });
+  const metrics = createMetrics({
+    leaseName: config.leaseName,
+    now: () => systemClock.now(),
+    snapshot: () => snapshot(),
+  });
 
   if (!config.enableLeaderElection) {
-    log.warn('LEADER ELECTION DISABLED (ENABLE_LEADER_ELECTION=false): this replica always reports itself leader');
+    log.warn(
+      'LEADER ELECTION DISABLED (ENABLE_LEADER_ELECTION=false): this replica always reports itself leader',
+    );
     source = new SingleReplicaLeader(config.identity, config.leaseDurationSeconds);
     metrics.hooks.stateChanged?.(source.snapshot());
   } else {
@@ -74,14 +82,22 @@ async function run(config: Config, log: Logger): Promise<number> {
         apiError(err) {
           if (!(err instanceof KubernetesApiError)) return;
           lastApiError = { code: err.code, message: err.message };
-          if (err.httpStatus === 403) log.error({ code: err.code }, `${err.message}; grant get/watch/update on leases (see docs/errors.md)`);
+          if (err.httpStatus === 403)
+            log.error(
+              { code: err.code },
+              `${err.message}; grant get/watch/update on leases (see docs/errors.md)`,
+            );
         },
         acquired: () => {
           lastApiError = undefined;
         },
         waitForAppIdle: async () => {
           const idle = await sessions.waitUntilIdle(config.shutdownAppTimeoutSeconds * 1000);
-          if (!idle) log.warn({ active: sessions.activeCount }, 'app still busy after SHUTDOWN_APP_TIMEOUT_SECONDS; releasing anyway');
+          if (!idle)
+            log.warn(
+              { active: sessions.activeCount },
+              'app still busy after SHUTDOWN_APP_TIMEOUT_SECONDS; releasing anyway',
+            );
         },
       },
     );

@@ -1,10 +1,14 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ElectionSnapshot } from './elector.ts';
 import type { ElectorHooks } from './elector-hooks.ts';
 import { KubernetesApiError } from './errors.ts';
 
 /** Prometheus metrics: client-go's leader_election_master_status plus leasehold_*; see docs/api.md. */
-export function createMetrics(options: { leaseName: string; now: () => number; snapshot: () => ElectionSnapshot }) {
+export function createMetrics(options: {
+  leaseName: string;
+  now: () => number;
+  snapshot: () => ElectionSnapshot;
+}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const { leaseName } = options;
@@ -16,8 +20,16 @@ export function createMetrics(options: { leaseName: string; now: () => number; s
     labelNames: ['name'],
     registers: [registry],
   });
-  const isLeader = new Gauge({ name: 'leasehold_is_leader', help: '1 while this replica leads with validity left.', registers: [registry] });
-  const epoch = new Gauge({ name: 'leasehold_epoch', help: 'Fencing epoch (leaseTransitions) of the current holder.', registers: [registry] });
+  const isLeader = new Gauge({
+    name: 'leasehold_is_leader',
+    help: '1 while this replica leads with validity left.',
+    registers: [registry],
+  });
+  const epoch = new Gauge({
+    name: 'leasehold_epoch',
+    help: 'Fencing epoch (leaseTransitions) of the current holder.',
+    registers: [registry],
+  });
   const transitions = new Counter({
     name: 'leasehold_leadership_transitions_total',
     help: 'Leadership changes of this replica, by kind (acquired, or the reason it stopped leading).',

@@ -8,7 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { controlPlaneBinaries } from './binaries.ts';
 import { ControlPlane } from './control-plane.ts';
 
-const stateDir = join(process.env.LEASEHOLD_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'leasehold'), 'run');
+const stateDir = join(
+  process.env.LEASEHOLD_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'leasehold'),
+  'run',
+);
 const stateFile = join(stateDir, 'cluster.json');
 
 async function up(): Promise<void> {
@@ -16,7 +19,9 @@ async function up(): Promise<void> {
   await mkdir(stateDir, { recursive: true });
   await writeFile(stateFile, JSON.stringify({ pid: process.pid, ...controlPlane.info }));
   process.stdout.write(`KUBECONFIG=${controlPlane.info.kubeconfigPath}\n`);
-  process.stderr.write(`kube-apiserver ${controlPlane.info.binaries.kubernetesVersion} at ${controlPlane.info.server}; Ctrl-C stops it\n`);
+  process.stderr.write(
+    `kube-apiserver ${controlPlane.info.binaries.kubernetesVersion} at ${controlPlane.info.server}; Ctrl-C stops it\n`,
+  );
   const signal = await new Promise<string>((resolve) => {
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => resolve(s));
   });
@@ -54,7 +59,8 @@ async function down(): Promise<void> {
 const command = process.argv[2];
 if (command === 'up') await up();
 else if (command === 'down') await down();
-else if (command === 'binaries') process.stdout.write(`${JSON.stringify(await controlPlaneBinaries(), null, 2)}\n`);
+else if (command === 'binaries')
+  process.stdout.write(`${JSON.stringify(await controlPlaneBinaries(), null, 2)}\n`);
 else {
   process.stderr.write('usage: npm run cluster -- up | down | binaries\n');
   process.exitCode = 2;

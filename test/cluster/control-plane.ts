@@ -27,7 +27,12 @@ export class ControlPlane {
   #apiserver: ManagedProcess;
   #apiserverArgs: string[];
 
-  private constructor(info: ControlPlaneInfo, etcd: ManagedProcess, apiserver: ManagedProcess, args: string[]) {
+  private constructor(
+    info: ControlPlaneInfo,
+    etcd: ManagedProcess,
+    apiserver: ManagedProcess,
+    args: string[],
+  ) {
     this.info = info;
     this.#etcd = etcd;
     this.#apiserver = apiserver;
@@ -78,7 +83,12 @@ export class ControlPlane {
       '--allow-privileged=true',
       '--v=1',
     ];
-    const apiserver = new ManagedProcess('kube-apiserver', binaries.kubeApiserver, args, join(dir, 'apiserver.log'));
+    const apiserver = new ManagedProcess(
+      'kube-apiserver',
+      binaries.kubeApiserver,
+      args,
+      join(dir, 'apiserver.log'),
+    );
     const server = `https://127.0.0.1:${apiserverPort}`;
     const caFile = join(dir, 'certs', 'apiserver.crt');
     await waitFor('kube-apiserver', apiserver, async () => {

@@ -22,5 +22,6 @@ export async function globalTeardown(): Promise<void> {
   if (!controlPlane) return;
   const failed = Boolean(process.exitCode);
   await controlPlane.stop({ keepLogs: failed });
-  if (failed) process.stderr.write(`[cluster] tests failed; control-plane logs kept in ${controlPlane.info.dir}\n`);
+  if (failed)
+    process.stderr.write(`[cluster] tests failed; control-plane logs kept in ${controlPlane.info.dir}\n`);
 }

@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createNamespace, createServiceAccount, serviceAccountKubeconfig, sidecarRules } from '../support/cluster.ts';
+import {
+  createNamespace,
+  createServiceAccount,
+  serviceAccountKubeconfig,
+  sidecarRules,
+} from '../support/cluster.ts';
 import { LeaseRecorder, stopAllRecorders } from '../support/lease-recorder.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import { SidecarProcess, testTimings, waitForSingleLeader, waitUntil } from '../support/sidecar.ts';
@@ -15,11 +20,15 @@ const observationSlackMs = 250;
 
 let namespace: string;
 let kubeconfig: string;
-let sidecars: SidecarProcess[] = [];
+const sidecars: SidecarProcess[] = [];
 
 before(async () => {
   namespace = await createNamespace('election');
-  await createServiceAccount(namespace, 'sidecar', [...sidecarRules('lease-a'), ...sidecarRules('lease-b'), ...sidecarRules('lease-c')]);
+  await createServiceAccount(namespace, 'sidecar', [
+    ...sidecarRules('lease-a'),
+    ...sidecarRules('lease-b'),
+    ...sidecarRules('lease-c'),
+  ]);
   kubeconfig = await serviceAccountKubeconfig(namespace, 'sidecar');
 });
 
@@ -45,7 +54,7 @@ test('exactly one of three leads, all agree on name, renewals keep it, times hav
   const answer = await leader.leader();
   assert.equal(answer.holder, answer.identity);
   assert.ok(answer.identity.startsWith(`${leader.podName}_`), 'identity is <pod>_<suffix>');
-  assert.ok(answer.validForMs > 0 && answer.validForMs <= (testTimings.renewDeadlineSeconds * 1000));
+  assert.ok(answer.validForMs > 0 && answer.validForMs <= testTimings.renewDeadlineSeconds * 1000);
   const firstEpoch = answer.epoch;
 
   const seenFrom = recorder.events.length;
@@ -59,7 +68,10 @@ test('exactly one of three leads, all agree on name, renewals keep it, times hav
     assert.match(event.acquireTime ?? '', microTime);
   }
   const again = await Promise.all(group.map((s) => s.leader()));
-  assert.deepEqual(again.map((a) => a.isLeader), group.map((s) => s === leader));
+  assert.deepEqual(
+    again.map((a) => a.isLeader),
+    group.map((s) => s === leader),
+  );
   assert.ok(again.every((a) => a.name === leader.podName));
   await recorder.stop();
 });
@@ -75,11 +87,23 @@ test('SIGKILL of the leader: another leads only after expiry, within a small bou
   await leader.exited;
   const lastRenew = recorder.events.filter((e) => e.holderIdentity === holder).at(-1);
   assert.ok(lastRenew);
-  const takeover = await recorder.waitFor((e) => e.holderIdentity !== holder && e.holderIdentity !== '', leaseDurationMs * 3);
+  const takeover = await recorder.waitFor(
+    (e) => e.holderIdentity !== holder && e.holderIdentity !== '',
+    leaseDurationMs * 3,
+  );
   const afterLastRenew = takeover.at - lastRenew.at;
-  assert.ok(afterLastRenew >= leaseDurationMs - observationSlackMs, `took over ${afterLastRenew} ms after the last renew`);
-  assert.ok(afterLastRenew <= leaseDurationMs + 1_500, `takeover ${afterLastRenew - leaseDurationMs} ms after expiry`);
-  assert.ok((takeover.leaseTransitions ?? -1) > (lastRenew.leaseTransitions ?? -1), 'epoch increases on takeover');
+  assert.ok(
+    afterLastRenew >= leaseDurationMs - observationSlackMs,
+    `took over ${afterLastRenew} ms after the last renew`,
+  );
+  assert.ok(
+    afterLastRenew <= leaseDurationMs + 1_500,
+    `takeover ${afterLastRenew - leaseDurationMs} ms after expiry`,
+  );
+  assert.ok(
+    (takeover.leaseTransitions ?? -1) > (lastRenew.leaseTransitions ?? -1),
+    'epoch increases on takeover',
+  );
   const survivors = group.filter((s) => s !== leader);
   const next = await waitForSingleLeader(survivors, leaseDurationMs);
   assert.equal((await next.leader()).holder, takeover.holderIdentity);
@@ -87,7 +111,9 @@ test('SIGKILL of the leader: another leads only after expiry, within a small bou
 });
 
 test('SIGTERM of the leader: released (holder "", duration 1), another leads within 1 s', async () => {
-  const group = sidecars.filter((s) => s.podName.startsWith('lease-a-') && s.child.exitCode === null && s.child.signalCode === null);
+  const group = sidecars.filter(
+    (s) => s.podName.startsWith('lease-a-') && s.child.exitCode === null && s.child.signalCode === null,
+  );
   assert.equal(group.length, 2);
   const recorder = new LeaseRecorder(namespace, 'lease-a');
   const leader = await waitForSingleLeader(group, leaseDurationMs * 3);
@@ -99,12 +125,20 @@ test('SIGTERM of the leader: released (holder "", duration 1), another leads wit
   const released = await recorder.waitFor((e) => e.holderIdentity === '', leaseDurationMs, from);
   assert.equal(released.leaseDurationSeconds, 1);
   assert.equal(released.leaseTransitions, before.epoch);
-  const next = await recorder.waitFor((e) => e.holderIdentity !== '' && e.holderIdentity !== before.holder, leaseDurationMs, from);
+  const next = await recorder.waitFor(
+    (e) => e.holderIdentity !== '' && e.holderIdentity !== before.holder,
+    leaseDurationMs,
+    from,
+  );
   const handoverMs = next.at - sentAt;
   assert.ok(handoverMs < 1_000, `hand-over took ${Math.round(handoverMs)} ms`);
   assert.equal(await leader.exited, 0);
   const other = group.find((s) => s !== leader) as SidecarProcess;
-  await waitUntil('the survivor to report leadership', async () => ((await other.leader()).isLeader ? true : undefined), 1_000);
+  await waitUntil(
+    'the survivor to report leadership',
+    async () => ((await other.leader()).isLeader ? true : undefined),
+    1_000,
+  );
   await recorder.stop();
 });
 
@@ -126,7 +160,10 @@ test('Lease deleted: re-created with an epoch not lower than before', async () =
     },
     leaseDurationMs * 2,
   );
-  assert.ok(recreated.spec.leaseTransitions >= epochBefore, `epoch ${recreated.spec.leaseTransitions} < ${epochBefore}`);
+  assert.ok(
+    recreated.spec.leaseTransitions >= epochBefore,
+    `epoch ${recreated.spec.leaseTransitions} < ${epochBefore}`,
+  );
   const now = await waitForSingleLeader(group, leaseDurationMs * 2);
   assert.equal((await now.leader()).epoch, recreated.spec.leaseTransitions);
 });
@@ -135,23 +172,48 @@ test('Lease edited to a foreign holder: the leader demotes at once, nobody leads
   const group = sidecars.filter((s) => s.podName.startsWith('lease-b-'));
   const leader = await waitForSingleLeader(group, leaseDurationMs * 3);
   const current = await rawApi('GET', leasePath(namespace, 'lease-b'));
-  const foreign = { ...current.body, spec: { ...current.body.spec, holderIdentity: 'intruder_0000', leaseTransitions: current.body.spec.leaseTransitions + 1 } };
+  const foreign = {
+    ...current.body,
+    spec: {
+      ...current.body.spec,
+      holderIdentity: 'intruder_0000',
+      leaseTransitions: current.body.spec.leaseTransitions + 1,
+    },
+  };
   let edit = await rawApi('PUT', leasePath(namespace, 'lease-b'), { body: foreign });
   while (edit.status === 409) {
     // The leader renewed in between; edit the fresh object.
     const fresh = await rawApi('GET', leasePath(namespace, 'lease-b'));
     edit = await rawApi('PUT', leasePath(namespace, 'lease-b'), {
-      body: { ...fresh.body, spec: { ...fresh.body.spec, holderIdentity: 'intruder_0000', leaseTransitions: fresh.body.spec.leaseTransitions + 1 } },
+      body: {
+        ...fresh.body,
+        spec: {
+          ...fresh.body.spec,
+          holderIdentity: 'intruder_0000',
+          leaseTransitions: fresh.body.spec.leaseTransitions + 1,
+        },
+      },
     });
   }
   assert.equal(edit.status, 200);
   const editedAt = performance.now();
-  await waitUntil('the leader to demote', async () => ((await leader.leader()).isLeader ? undefined : true), 500, 10);
+  await waitUntil(
+    'the leader to demote',
+    async () => ((await leader.leader()).isLeader ? undefined : true),
+    500,
+    10,
+  );
   // Until the foreign lease expires, nobody may lead.
   while (performance.now() - editedAt < leaseDurationMs - observationSlackMs) {
     const answers = await Promise.all(group.map((s) => s.leader()));
-    assert.ok(answers.every((a) => !a.isLeader), 'someone led while the foreign holder was valid');
-    assert.ok(answers.every((a) => a.name === 'intruder'), 'all report the foreign holder');
+    assert.ok(
+      answers.every((a) => !a.isLeader),
+      'someone led while the foreign holder was valid',
+    );
+    assert.ok(
+      answers.every((a) => a.name === 'intruder'),
+      'all report the foreign holder',
+    );
     await sleep(100);
   }
   const next = await waitForSingleLeader(group, leaseDurationMs * 2);

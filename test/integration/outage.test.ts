@@ -2,17 +2,21 @@
 // else may claim it, and after a restart exactly one leads. Uses a private control plane so that
 // stopping it disturbs no other test.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { ControlPlane } from '../cluster/control-plane.ts';
 import { renderKubeconfig } from '../cluster/kubeconfig.ts';
 import { SidecarProcess, testTimings, waitForSingleLeader, waitUntil } from '../support/sidecar.ts';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 
 const leaseDurationMs = testTimings.leaseDurationSeconds * 1000;
-const validityMs = Math.min(testTimings.renewDeadlineSeconds, testTimings.leaseDurationSeconds - testTimings.safetyMarginSeconds) * 1000;
+const validityMs =
+  Math.min(
+    testTimings.renewDeadlineSeconds,
+    testTimings.leaseDurationSeconds - testTimings.safetyMarginSeconds,
+  ) * 1000;
 const pollSlackMs = 150;
 
 let controlPlane: ControlPlane;
@@ -31,7 +35,12 @@ before(async () => {
     body: {
       metadata: { name: 'sidecar' },
       rules: [
-        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['outage'], verbs: ['get', 'watch', 'update', 'patch'] },
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          resourceNames: ['outage'],
+          verbs: ['get', 'watch', 'update', 'patch'],
+        },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],
@@ -45,12 +54,27 @@ before(async () => {
       subjects: [{ kind: 'ServiceAccount', name: 'sidecar', namespace: 'outage' }],
     },
   });
-  const token = await core.createNamespacedServiceAccountToken({ name: 'sidecar', namespace: 'outage', body: { spec: { audiences: [] } } });
+  const token = await core.createNamespacedServiceAccountToken({
+    name: 'sidecar',
+    namespace: 'outage',
+    body: { spec: { audiences: [] } },
+  });
   const kubeconfig = join(controlPlane.info.dir, 'sidecar.kubeconfig');
   const { server, caPem } = controlPlane.info;
-  await writeFile(kubeconfig, renderKubeconfig({ server, caPem, token: token.status?.token ?? '', user: 'sidecar', namespace: 'outage' }));
+  await writeFile(
+    kubeconfig,
+    renderKubeconfig({
+      server,
+      caPem,
+      token: token.status?.token ?? '',
+      user: 'sidecar',
+      namespace: 'outage',
+    }),
+  );
   sidecars = await Promise.all(
-    [0, 1, 2].map((i) => SidecarProcess.start({ namespace: 'outage', leaseName: 'outage', podName: `outage-${i}`, kubeconfig })),
+    [0, 1, 2].map((i) =>
+      SidecarProcess.start({ namespace: 'outage', leaseName: 'outage', podName: `outage-${i}`, kubeconfig }),
+    ),
   );
 });
 
@@ -70,12 +94,18 @@ test('apiserver stopped: the leader stops claiming before its deadline, nobody c
     validityMs + 2_000,
     10,
   );
-  assert.ok(demotedAt - stoppedAt <= validityMs + pollSlackMs, `demoted ${Math.round(demotedAt - stoppedAt)} ms after the outage began`);
+  assert.ok(
+    demotedAt - stoppedAt <= validityMs + pollSlackMs,
+    `demoted ${Math.round(demotedAt - stoppedAt)} ms after the outage began`,
+  );
   // Through two lease durations of outage, nobody may claim leadership.
   const until = performance.now() + leaseDurationMs * 2;
   while (performance.now() < until) {
     const answers = await Promise.all(sidecars.map((s) => s.leader()));
-    assert.ok(answers.every((a) => !a.isLeader), 'a replica claimed leadership without the API');
+    assert.ok(
+      answers.every((a) => !a.isLeader),
+      'a replica claimed leadership without the API',
+    );
     await sleep(100);
   }
   await controlPlane.restartApiserver();

@@ -20,15 +20,31 @@ after(async () => {
 });
 
 test('invalid configuration: every problem listed, exit code 2, no stack trace', async () => {
-  const result = await promisify(execFile)(process.execPath, [sidecarBin, '--lease-duration-seconds=5', '--port', 'x'], {
-    env: { PATH: process.env.PATH ?? '', LEASE_RENEW_DEADLINE_SECONDS: '9', LISTEN_ADDRESS: '10.1.2.3', LOG_LEVEL: 'loud' },
-  }).then(
+  const result = await promisify(execFile)(
+    process.execPath,
+    [sidecarBin, '--lease-duration-seconds=5', '--port', 'x'],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        LEASE_RENEW_DEADLINE_SECONDS: '9',
+        LISTEN_ADDRESS: '10.1.2.3',
+        LOG_LEVEL: 'loud',
+      },
+    },
+  ).then(
     () => assert.fail('the sidecar accepted an invalid configuration'),
     (err: { code: number; stderr: string }) => err,
   );
   assert.equal(result.code, 2);
   assert.match(result.stderr, /LEASEHOLD_CONFIG_INVALID/);
-  for (const field of ['LEASE_NAME', 'POD_NAMESPACE', 'PORT', 'LEASE_DURATION_SECONDS', 'LISTEN_ADDRESS', 'LOG_LEVEL']) {
+  for (const field of [
+    'LEASE_NAME',
+    'POD_NAMESPACE',
+    'PORT',
+    'LEASE_DURATION_SECONDS',
+    'LISTEN_ADDRESS',
+    'LOG_LEVEL',
+  ]) {
     assert.match(result.stderr, new RegExp(field), `${field} is named`);
   }
   assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
@@ -37,7 +53,12 @@ test('invalid configuration: every problem listed, exit code 2, no stack trace',
 test('missing RBAC: not ready with LEASEHOLD_API_FORBIDDEN, never leader, clear log line', async () => {
   await createServiceAccount(namespace, 'powerless', []);
   const kubeconfig = await serviceAccountKubeconfig(namespace, 'powerless');
-  const sidecar = await SidecarProcess.start({ namespace, leaseName: 'forbidden', podName: 'forbidden-0', kubeconfig });
+  const sidecar = await SidecarProcess.start({
+    namespace,
+    leaseName: 'forbidden',
+    podName: 'forbidden-0',
+    kubeconfig,
+  });
   started.push(sidecar);
   const readyz = await waitUntil(
     'a 403 to surface in /readyz',

@@ -2,7 +2,13 @@
 // validation, RBAC and the pinned version all behave as in a real cluster.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { createNamespace, createServiceAccount, serviceAccountKubeconfig, kubectl, testCluster } from '../support/cluster.ts';
+import {
+  createNamespace,
+  createServiceAccount,
+  kubectl,
+  serviceAccountKubeconfig,
+  testCluster,
+} from '../support/cluster.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 
 let namespace: string;
@@ -21,7 +27,9 @@ function lease(name: string, renewTime: string) {
 }
 
 test('an update with a stale resourceVersion is refused with 409 Conflict', async () => {
-  const created = await rawApi('POST', leasePath(namespace), { body: lease('stale', '2026-01-15T10:00:05.123456Z') });
+  const created = await rawApi('POST', leasePath(namespace), {
+    body: lease('stale', '2026-01-15T10:00:05.123456Z'),
+  });
   assert.equal(created.status, 201);
   const first = { ...created.body, spec: { ...created.body.spec, holderIdentity: 'first' } };
   const updated = await rawApi('PUT', leasePath(namespace, 'stale'), { body: first });
@@ -34,9 +42,13 @@ test('an update with a stale resourceVersion is refused with 409 Conflict', asyn
 });
 
 test('Lease times need six fractional digits: three are rejected, six accepted', async () => {
-  const three = await rawApi('POST', leasePath(namespace), { body: lease('millis', '2026-01-15T10:00:05.123Z') });
+  const three = await rawApi('POST', leasePath(namespace), {
+    body: lease('millis', '2026-01-15T10:00:05.123Z'),
+  });
   assert.equal(three.status, 400);
-  const six = await rawApi('POST', leasePath(namespace), { body: lease('micros', '2026-01-15T10:00:05.123456Z') });
+  const six = await rawApi('POST', leasePath(namespace), {
+    body: lease('micros', '2026-01-15T10:00:05.123456Z'),
+  });
   assert.equal(six.status, 201);
   assert.equal(six.body.spec.renewTime, '2026-01-15T10:00:05.123456Z');
 });
@@ -47,15 +59,23 @@ test('RBAC is enforced: 403 without a Role, 200 with one', async () => {
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get'] },
   ]);
   const token = async (sa: string) =>
-    (await testCluster().core.createNamespacedServiceAccountToken({ name: sa, namespace, body: { spec: { audiences: [] } } }))
-      .status?.token;
+    (
+      await testCluster().core.createNamespacedServiceAccountToken({
+        name: sa,
+        namespace,
+        body: { spec: { audiences: [] } },
+      })
+    ).status?.token;
   const denied = await rawApi('GET', leasePath(namespace, 'micros'), { token: await token('no-rights') });
   assert.equal(denied.status, 403);
   const allowed = await rawApi('GET', leasePath(namespace, 'micros'), { token: await token('lease-reader') });
   assert.equal(allowed.status, 200);
   // The same through a kubeconfig holding the ServiceAccount's token, as the sidecar will use it.
   const kubeconfig = await serviceAccountKubeconfig(namespace, 'lease-reader');
-  const { stdout } = await kubectl(['-n', namespace, 'get', 'lease', 'micros', '-o', 'jsonpath={.spec.holderIdentity}'], kubeconfig);
+  const { stdout } = await kubectl(
+    ['-n', namespace, 'get', 'lease', 'micros', '-o', 'jsonpath={.spec.holderIdentity}'],
+    kubeconfig,
+  );
   assert.equal(stdout, 'someone');
 });
 

@@ -3,7 +3,13 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1PolicyRule,
+} from '@kubernetes/client-node';
 import type { ControlPlaneInfo } from '../cluster/control-plane.ts';
 import { renderKubeconfig } from '../cluster/kubeconfig.ts';
 
@@ -21,7 +27,10 @@ let cluster: TestCluster | undefined;
 export function testCluster(): TestCluster {
   if (cluster) return cluster;
   const file = process.env.LEASEHOLD_TEST_CLUSTER;
-  if (!file) throw new Error('LEASEHOLD_TEST_CLUSTER is not set: run through `npm test` (it starts the control plane)');
+  if (!file)
+    throw new Error(
+      'LEASEHOLD_TEST_CLUSTER is not set: run through `npm test` (it starts the control plane)',
+    );
   const info = JSON.parse(readFileSync(file, 'utf8')) as ControlPlaneInfo;
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(info.kubeconfigPath);
@@ -47,14 +56,23 @@ export async function createNamespace(prefix: string, labels: Record<string, str
 /** The Role the chart grants the sidecar: its one Lease by name, creating Leases, and Events. */
 export function sidecarRules(leaseName: string): V1PolicyRule[] {
   return [
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [leaseName], verbs: ['get', 'watch', 'update', 'patch'] },
+    {
+      apiGroups: ['coordination.k8s.io'],
+      resources: ['leases'],
+      resourceNames: [leaseName],
+      verbs: ['get', 'watch', 'update', 'patch'],
+    },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   ];
 }
 
 /** A ServiceAccount bound to a Role with `rules` (none: no Role at all). */
-export async function createServiceAccount(namespace: string, name: string, rules: V1PolicyRule[]): Promise<void> {
+export async function createServiceAccount(
+  namespace: string,
+  name: string,
+  rules: V1PolicyRule[],
+): Promise<void> {
   const { core, rbac } = testCluster();
   await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
   if (rules.length === 0) return;
@@ -70,7 +88,11 @@ export async function createServiceAccount(namespace: string, name: string, rule
 }
 
 /** A kubeconfig file holding a TokenRequest token for the ServiceAccount; returns its path. */
-export async function serviceAccountKubeconfig(namespace: string, name: string, server?: string): Promise<string> {
+export async function serviceAccountKubeconfig(
+  namespace: string,
+  name: string,
+  server?: string,
+): Promise<string> {
   const { core, info } = testCluster();
   const token = await core.createNamespacedServiceAccountToken({
     name,

@@ -72,13 +72,20 @@ export class LeaseRecorder {
   }
 
   /** Resolves with the first recorded state (at or after index `from`) matching `predicate`. */
-  async waitFor(predicate: (event: RecordedLease) => boolean, timeoutMs: number, from = 0): Promise<RecordedLease> {
+  async waitFor(
+    predicate: (event: RecordedLease) => boolean,
+    timeoutMs: number,
+    from = 0,
+  ): Promise<RecordedLease> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const found = this.events.slice(from).find(predicate);
       if (found) return found;
       const remaining = deadline - performance.now();
-      if (remaining <= 0) throw new Error(`no matching Lease state within ${timeoutMs} ms; saw ${JSON.stringify(this.events.slice(-5))}`);
+      if (remaining <= 0)
+        throw new Error(
+          `no matching Lease state within ${timeoutMs} ms; saw ${JSON.stringify(this.events.slice(-5))}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);
         this.#waiters.push(() => {

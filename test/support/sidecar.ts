@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../cluster/ports.ts';
 
 const sidecarBin = fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
@@ -95,7 +95,10 @@ export class SidecarProcess {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`sidecar ${this.podName} exited:\n${this.tail()}`);
-      const ok = await fetch(`${this.url}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${this.url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return;
       await sleep(50);
     }
@@ -137,7 +140,12 @@ export class SidecarProcess {
 }
 
 /** Polls until `check` returns a value (not undefined) or the time is up. */
-export async function waitUntil<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 25): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 25,
+): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -148,7 +156,10 @@ export async function waitUntil<T>(what: string, check: () => Promise<T | undefi
 }
 
 /** The one sidecar that says it leads, once exactly one does and every live one agrees on `name`. */
-export async function waitForSingleLeader(sidecars: SidecarProcess[], timeoutMs: number): Promise<SidecarProcess> {
+export async function waitForSingleLeader(
+  sidecars: SidecarProcess[],
+  timeoutMs: number,
+): Promise<SidecarProcess> {
   return waitUntil(
     'exactly one leader that all sidecars agree on',
     async () => {

@@ -14,7 +14,11 @@ export interface LeaseApi {
   create(lease: RawLease, timeoutMs: number): Promise<RawLease>;
   replace(lease: RawLease, timeoutMs: number): Promise<RawLease>;
   /** Streams watch events until the signal aborts or the server ends the watch. */
-  watch(resourceVersion: string | undefined, signal: AbortSignal, onEvent: (event: WatchEvent) => void): Promise<void>;
+  watch(
+    resourceVersion: string | undefined,
+    signal: AbortSignal,
+    onEvent: (event: WatchEvent) => void,
+  ): Promise<void>;
 }
 
 export interface WatchEvent {
@@ -81,7 +85,12 @@ export class KubeRequester {
 
 function transportError(err: unknown, method: string, path: string): KubernetesApiError {
   const e = err as { name?: string; cause?: { code?: string }; code?: string; message?: string };
-  const reason = e.name === 'TimeoutError' ? 'Timeout' : e.name === 'AbortError' ? 'Aborted' : (e.cause?.code ?? e.code ?? 'Network');
+  const reason =
+    e.name === 'TimeoutError'
+      ? 'Timeout'
+      : e.name === 'AbortError'
+        ? 'Aborted'
+        : (e.cause?.code ?? e.code ?? 'Network');
   return new KubernetesApiError(0, reason, `${method} ${path}: ${reason} (${e.message ?? String(err)})`, err);
 }
 
@@ -98,7 +107,9 @@ export class HttpLeaseApi implements LeaseApi {
 
   async get(timeoutMs: number): Promise<RawLease | undefined> {
     try {
-      const { body } = await this.#requester.request('GET', `${this.#collection}/${this.#ref.name}`, { timeoutMs });
+      const { body } = await this.#requester.request('GET', `${this.#collection}/${this.#ref.name}`, {
+        timeoutMs,
+      });
       return body as RawLease;
     } catch (err) {
       if (err instanceof KubernetesApiError && err.httpStatus === 404) return undefined;

@@ -5,7 +5,13 @@
 export interface RawLease {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; [key: string]: unknown };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    uid?: string;
+    [key: string]: unknown;
+  };
   spec?: Record<string, unknown>;
   [key: string]: unknown;
 }
@@ -28,13 +34,17 @@ export function readRecord(lease: RawLease): LeaseRecord {
   const transitions = spec.leaseTransitions;
   return {
     holderIdentity: typeof spec.holderIdentity === 'string' ? spec.holderIdentity : '',
-    leaseDurationSeconds: typeof duration === 'number' && Number.isInteger(duration) && duration > 0 ? duration : undefined,
+    leaseDurationSeconds:
+      typeof duration === 'number' && Number.isInteger(duration) && duration > 0 ? duration : undefined,
     acquireTime: typeof spec.acquireTime === 'string' ? spec.acquireTime : undefined,
     renewTime: typeof spec.renewTime === 'string' ? spec.renewTime : undefined,
     leaseTransitions:
       typeof transitions === 'number' && Number.isInteger(transitions) && transitions >= 0 ? transitions : 0,
     strategy: typeof spec.strategy === 'string' && spec.strategy !== '' ? spec.strategy : undefined,
-    preferredHolder: typeof spec.preferredHolder === 'string' && spec.preferredHolder !== '' ? spec.preferredHolder : undefined,
+    preferredHolder:
+      typeof spec.preferredHolder === 'string' && spec.preferredHolder !== ''
+        ? spec.preferredHolder
+        : undefined,
   };
 }
 

@@ -28,31 +28,39 @@ export async function healthRoutes(app: FastifyInstance, options: HealthOptions)
     loopDelay.disable();
   });
 
-  app.get('/healthz', { schema: { response: { 200: statusSchema, 503: statusSchema } } }, async (_request, reply) => {
-    const snapshot = options.source.snapshot();
-    // A leader that is still "leader" after its validity ran out means its timers are not running.
-    if (snapshot.role === 'leader' && !snapshot.isLeader) {
-      reply.code(503);
-      return { status: 'unhealthy', reason: 'leader past its renew deadline' };
-    }
-    const delayMs = loopDelay.percentile(99) / 1e6;
-    if (delayMs > options.maxEventLoopDelayMs) {
-      reply.code(503);
-      return { status: 'unhealthy', reason: `event loop delay p99 ${Math.round(delayMs)} ms` };
-    }
-    return { status: 'ok' };
-  });
+  app.get(
+    '/healthz',
+    { schema: { response: { 200: statusSchema, 503: statusSchema } } },
+    async (_request, reply) => {
+      const snapshot = options.source.snapshot();
+      // A leader that is still "leader" after its validity ran out means its timers are not running.
+      if (snapshot.role === 'leader' && !snapshot.isLeader) {
+        reply.code(503);
+        return { status: 'unhealthy', reason: 'leader past its renew deadline' };
+      }
+      const delayMs = loopDelay.percentile(99) / 1e6;
+      if (delayMs > options.maxEventLoopDelayMs) {
+        reply.code(503);
+        return { status: 'unhealthy', reason: `event loop delay p99 ${Math.round(delayMs)} ms` };
+      }
+      return { status: 'ok' };
+    },
+  );
 
-  app.get('/readyz', { schema: { response: { 200: statusSchema, 503: statusSchema } } }, async (_request, reply) => {
-    if (options.source.snapshot().known) return { status: 'ok' };
-    const error = options.lastApiError();
-    reply.code(503);
-    return {
-      status: 'not ready',
-      reason: error ? error.message : 'lease state not read from the API yet',
-      ...(error ? { code: error.code } : {}),
-    };
-  });
+  app.get(
+    '/readyz',
+    { schema: { response: { 200: statusSchema, 503: statusSchema } } },
+    async (_request, reply) => {
+      if (options.source.snapshot().known) return { status: 'ok' };
+      const error = options.lastApiError();
+      reply.code(503);
+      return {
+        status: 'not ready',
+        reason: error ? error.message : 'lease state not read from the API yet',
+        ...(error ? { code: error.code } : {}),
+      };
+    },
+  );
 
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', options.registry.contentType);

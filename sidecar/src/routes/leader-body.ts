@@ -36,7 +36,16 @@ export function leaderBody(snapshot: ElectionSnapshot, lease: string): LeaderBod
 
 export const leaderBodySchema = {
   type: 'object',
-  required: ['name', 'holder', 'identity', 'isLeader', 'epoch', 'validForMs', 'leaseDurationSeconds', 'observedAt'],
+  required: [
+    'name',
+    'holder',
+    'identity',
+    'isLeader',
+    'epoch',
+    'validForMs',
+    'leaseDurationSeconds',
+    'observedAt',
+  ],
   properties: {
     name: { type: 'string' },
     holder: { type: 'string' },

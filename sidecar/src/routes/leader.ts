@@ -28,7 +28,10 @@ export async function leaderRoutes(app: FastifyInstance, options: LeaderRouteOpt
   const answer = (snapshot: ElectionSnapshot) => leaderBody(snapshot, lease);
 
   /** Waits (bounded) until the snapshot version moves past `afterVersion`, for long-polling clients. */
-  const waitForChange = (afterVersion: number | undefined, timeoutSeconds: number): Promise<ElectionSnapshot> => {
+  const waitForChange = (
+    afterVersion: number | undefined,
+    timeoutSeconds: number,
+  ): Promise<ElectionSnapshot> => {
     const current = source.snapshot();
     if (afterVersion === undefined || current.version !== afterVersion || timeoutSeconds === 0) {
       return Promise.resolve(current);
@@ -49,7 +52,10 @@ export async function leaderRoutes(app: FastifyInstance, options: LeaderRouteOpt
     '/leader',
     { schema: { querystring: longPollQuery, response: { 200: leaderBodySchema } } },
     async (request, reply) => {
-      const { afterVersion, timeoutSeconds } = request.query as { afterVersion?: number; timeoutSeconds: number };
+      const { afterVersion, timeoutSeconds } = request.query as {
+        afterVersion?: number;
+        timeoutSeconds: number;
+      };
       reply.header('cache-control', 'no-store');
       return answer(await waitForChange(afterVersion, timeoutSeconds));
     },
@@ -59,7 +65,10 @@ export async function leaderRoutes(app: FastifyInstance, options: LeaderRouteOpt
     '/is-leader',
     { schema: { querystring: longPollQuery, response: { 200: leaderBodySchema, 503: leaderBodySchema } } },
     async (request, reply) => {
-      const { afterVersion, timeoutSeconds } = request.query as { afterVersion?: number; timeoutSeconds: number };
+      const { afterVersion, timeoutSeconds } = request.query as {
+        afterVersion?: number;
+        timeoutSeconds: number;
+      };
       const snapshot = await waitForChange(afterVersion, timeoutSeconds);
       reply.header('cache-control', 'no-store').code(snapshot.isLeader ? 200 : 503);
       return answer(snapshot);
@@ -78,7 +87,11 @@ export async function leaderRoutes(app: FastifyInstance, options: LeaderRouteOpt
         response: {
           202: {
             type: 'object',
-            properties: { resigned: { type: 'boolean' }, pauseSeconds: { type: 'number' }, leader: leaderBodySchema },
+            properties: {
+              resigned: { type: 'boolean' },
+              pauseSeconds: { type: 'number' },
+              leader: leaderBodySchema,
+            },
           },
           409: errorBodySchema,
         },
@@ -100,7 +113,10 @@ export async function leaderRoutes(app: FastifyInstance, options: LeaderRouteOpt
           type: 'object',
           additionalProperties: false,
           required: ['session', 'active'],
-          properties: { session: { type: 'string', minLength: 1, maxLength: 64 }, active: { type: 'boolean' } },
+          properties: {
+            session: { type: 'string', minLength: 1, maxLength: 64 },
+            active: { type: 'boolean' },
+          },
         },
         response: { 204: { type: 'null' }, 404: errorBodySchema },
       },

@@ -38,8 +38,12 @@ export async function watchRoute(app: FastifyInstance, options: WatchRouteOption
       },
     },
     (request, reply) => {
-      if (options.stats.openWatchers >= options.maxWatchers) throw new LeaseholdError('LEASEHOLD_TOO_MANY_WATCHERS', `limit ${options.maxWatchers}`);
-      const { gate, heartbeatMs = options.heartbeatMs } = request.query as { gate: boolean; heartbeatMs?: number };
+      if (options.stats.openWatchers >= options.maxWatchers)
+        throw new LeaseholdError('LEASEHOLD_TOO_MANY_WATCHERS', `limit ${options.maxWatchers}`);
+      const { gate, heartbeatMs = options.heartbeatMs } = request.query as {
+        gate: boolean;
+        heartbeatMs?: number;
+      };
       options.stats.openWatchers++;
       reply.hijack();
       const res = reply.raw;
@@ -51,9 +55,12 @@ export async function watchRoute(app: FastifyInstance, options: WatchRouteOption
       });
       const session = gate ? sessions.open() : null;
       const send = (event: string, data: unknown, id?: number): void => {
-        res.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        res.write(
+          `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+        );
       };
-      const onChange = (snapshot: ElectionSnapshot): void => send('leader', leaderBody(snapshot, lease), snapshot.version);
+      const onChange = (snapshot: ElectionSnapshot): void =>
+        send('leader', leaderBody(snapshot, lease), snapshot.version);
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
       heartbeat.unref();
       let closed = false;

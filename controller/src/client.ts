@@ -1,0 +1,109 @@
+import { Pool } from 'undici';
+import { LeaderGateError } from './errors.ts';
+
+/** The sidecar's /leader answer (docs/api.md). */
+export interface LeaderAnswer {
+  name: string;
+  holder: string;
+  identity: string;
+  isLeader: boolean;
+  epoch: number | null;
+  validForMs: number;
+  leaseDurationSeconds: number;
+  observedAt: string | null;
+  version: number;
+}
+
+export interface StreamEvent {
+  event: string;
+  data: unknown;
+}
+
+/** A keep-alive HTTP client for one sidecar on localhost. */
+export class SidecarClient {
+  readonly #pool: Pool;
+  readonly #timeoutMs: number;
+
+  constructor(url: string, timeoutMs: number) {
+    this.#pool = new Pool(url, { connections: 4, keepAliveTimeout: 30_000, pipelining: 1 });
+    this.#timeoutMs = timeoutMs;
+  }
+
+  async leader(): Promise<LeaderAnswer> {
+    const body = await this.#json('GET', '/leader');
+    const answer = body as Partial<LeaderAnswer>;
+    if (typeof answer.isLeader !== 'boolean' || typeof answer.validForMs !== 'number') {
+      throw new LeaderGateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
+    }
+    return answer as LeaderAnswer;
+  }
+
+  async activity(session: string, active: boolean): Promise<void> {
+    await this.#json('POST', '/leader/activity', { session, active });
+  }
+
+  /** Reads `/leader/watch?gate=true` until the signal aborts or the stream ends. */
+  async stream(signal: AbortSignal, onEvent: (event: StreamEvent) => void): Promise<void> {
+    const response = await this.#pool
+      .request({
+        method: 'GET',
+        path: '/leader/watch?gate=true',
+        signal,
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: 0,
+      })
+      .catch((err) => {
+        throw new LeaderGateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', 'watch', { cause: err });
+      });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      throw new LeaderGateError('LEASEHOLD_GATE_BAD_RESPONSE', `watch answered ${response.statusCode}`);
+    }
+    response.body.setEncoding('utf8');
+    let buffer = '';
+    try {
+      for await (const chunk of response.body) {
+        buffer += chunk as string;
+        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) onEvent({ event, data: JSON.parse(data) });
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted)
+        throw new LeaderGateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', 'watch broke', { cause: err });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#pool.destroy();
+  }
+
+  async #json(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    try {
+      const response = await this.#pool.request({
+        method,
+        path,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      const text = await response.body.text();
+      if (response.statusCode >= 300) {
+        throw new LeaderGateError(
+          'LEASEHOLD_GATE_BAD_RESPONSE',
+          `${method} ${path} answered ${response.statusCode} ${text.slice(0, 200)}`,
+        );
+      }
+      return text === '' ? undefined : JSON.parse(text);
+    } catch (err) {
+      if (err instanceof LeaderGateError) throw err;
+      throw new LeaderGateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', `${method} ${path}`, { cause: err });
+    }
+  }
+}

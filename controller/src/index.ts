@@ -1,0 +1,9 @@
+export { type LeaderAnswer, SidecarClient } from './client.ts';
+export { type GateErrorCode, LeaderGateError } from './errors.ts';
+export {
+  createLeaderGate,
+  type GateState,
+  type LeaderContext,
+  LeaderGate,
+  type LeaderGateOptions,
+} from './gate.ts';
