@@ -89,9 +89,9 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   waitForLeadership(signal?: AbortSignal): Promise<{ epoch: number }> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
-        if (this.#closed) return finish(new LeaderGateError('LEASEHOLD_GATE_CLOSED'));
-        if (signal?.aborted) return finish(new LeaderGateError('LEASEHOLD_GATE_ABORTED'));
-        if (this.isLeader()) finish(undefined, { epoch: this.#answer?.epoch ?? 0 });
+        if (this.#closed) finish(new LeaderGateError('LEASEHOLD_GATE_CLOSED'));
+        else if (signal?.aborted) finish(new LeaderGateError('LEASEHOLD_GATE_ABORTED'));
+        else if (this.isLeader()) finish(undefined, { epoch: this.#answer?.epoch ?? 0 });
       };
       const finish = (err?: Error, value?: { epoch: number }): void => {
         this.off('change', check);

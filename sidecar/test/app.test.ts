@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { request } from 'node:http';
 import { test } from 'node:test';
-import { Registry } from 'prom-client';
 import { buildApp } from '../src/app.ts';
 import { AppSessions } from '../src/app-sessions.ts';
 import type { ElectionSnapshot } from '../src/elector.ts';
