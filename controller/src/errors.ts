@@ -5,6 +5,7 @@ export const gateErrorMessages = {
   LEASEHOLD_GATE_SIDECAR_UNREACHABLE: 'the Leasehold sidecar did not answer',
   LEASEHOLD_GATE_BAD_RESPONSE: 'the Leasehold sidecar answered something unexpected',
   LEASEHOLD_GATE_INVALID_OPTION: 'invalid gate option',
+  LEASEHOLD_GATE_LEADERSHIP_ENDED: 'leadership ended',
 } as const;
 
 export type GateErrorCode = keyof typeof gateErrorMessages;
@@ -16,5 +17,17 @@ export class LeaderGateError extends Error {
     super(detail ? `${gateErrorMessages[code]}: ${detail}` : gateErrorMessages[code], options);
     this.name = 'LeaderGateError';
     this.code = code;
+  }
+}
+
+/** The abort reason of a term's signal: when leadership ended, on this process's monotonic clock. */
+export class LeadershipEndedError extends LeaderGateError {
+  /** performance.now() at which leadership ended: the demotion, or the deadline if that came first. */
+  readonly endedAt: number;
+
+  constructor(endedAt: number, detail: string) {
+    super('LEASEHOLD_GATE_LEADERSHIP_ENDED', detail);
+    this.name = 'LeadershipEndedError';
+    this.endedAt = endedAt;
   }
 }

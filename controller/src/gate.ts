@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { type LeaderAnswer, SidecarClient } from './client.ts';
-import { LeaderGateError } from './errors.ts';
+import { LeaderGateError, LeadershipEndedError } from './errors.ts';
 
 export interface LeaderGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
@@ -41,6 +41,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   readonly #streamController = new AbortController();
   #answer: LeaderAnswer | undefined;
   #deadline = 0;
+  /** The latest deadline this gate granted, kept after a demotion to say when leadership ended. */
+  #leaderUntil = 0;
   #lastDemotionAt = Number.NEGATIVE_INFINITY;
   #lastAppliedSentAt = Number.NEGATIVE_INFINITY;
   #session: string | undefined;
@@ -124,7 +126,17 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
       }
       const term = new AbortController();
       const end = (): void => {
-        if (!this.isLeader() || this.#answer?.epoch !== epoch || outer?.aborted || this.#closed) term.abort();
+        if (term.signal.aborted) return;
+        const why = this.#closed
+          ? 'gate closed'
+          : outer?.aborted
+            ? 'stopped'
+            : !this.isLeader()
+              ? 'lost'
+              : this.#answer?.epoch !== epoch
+                ? 'new epoch'
+                : undefined;
+        if (why) term.abort(new LeadershipEndedError(Math.min(performance.now(), this.#leaderUntil), why));
       };
       this.on('change', end);
       outer?.addEventListener('abort', end);
@@ -151,6 +163,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     if (this.#closed) return;
     this.#closed = true;
     this.#deadline = 0;
+    this.#leaderUntil = Math.min(this.#leaderUntil, performance.now());
     clearTimeout(this.#pollTimer);
     clearTimeout(this.#deadlineTimer);
     this.#streamController.abort();
@@ -178,6 +191,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     const before = this.current();
     this.#answer = answer;
     this.#deadline = deadline;
+    if (deadline > 0) this.#leaderUntil = deadline;
+    else this.#leaderUntil = Math.min(this.#leaderUntil, performance.now());
     clearTimeout(this.#deadlineTimer);
     if (deadline > performance.now()) {
       this.#deadlineTimer = setTimeout(

@@ -1,5 +1,5 @@
 export { type LeaderAnswer, SidecarClient } from './client.ts';
-export { type GateErrorCode, LeaderGateError } from './errors.ts';
+export { type GateErrorCode, LeaderGateError, LeadershipEndedError } from './errors.ts';
 export {
   createLeaderGate,
   type GateState,

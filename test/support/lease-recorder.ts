@@ -1,6 +1,6 @@
-import { Agent, fetch } from 'undici';
 import { testCluster } from './cluster.ts';
 import { leasePath } from './raw-api.ts';
+import { type ApiTarget, keepWatching } from './watch-stream.ts';
 
 export interface RecordedLease {
   /** Monotonic ms (performance.now of this process) when the event arrived. */
@@ -27,44 +27,30 @@ export class LeaseRecorder {
   readonly #done: Promise<void>;
   #waiters: (() => void)[] = [];
 
-  error: unknown;
-
-  constructor(namespace: string, name: string) {
+  constructor(namespace: string, name: string, target: ApiTarget = testCluster().info) {
     open.add(this);
-    const { info } = testCluster();
-    const agent = new Agent({ connect: { ca: info.caPem } });
-    const query = `?watch=1&fieldSelector=metadata.name%3D${name}`;
-    this.#done = (async () => {
-      const response = await fetch(`${info.server}${leasePath(namespace)}${query}`, {
-        dispatcher: agent,
-        headers: { authorization: `Bearer ${info.adminToken}` },
-        signal: this.#controller.signal,
-      });
-      const decoder = new TextDecoder();
-      let buffered = '';
-      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-        buffered += decoder.decode(chunk, { stream: true });
-        for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          if (!line.trim()) continue;
-          const event = JSON.parse(line);
-          const spec = event.object?.spec ?? {};
-          this.events.push({
-            at: performance.now(),
-            type: event.type,
-            holderIdentity: spec.holderIdentity ?? '',
-            leaseDurationSeconds: spec.leaseDurationSeconds,
-            renewTime: spec.renewTime,
-            acquireTime: spec.acquireTime,
-            leaseTransitions: spec.leaseTransitions,
-          });
-          for (const waiter of this.#waiters.splice(0)) waiter();
-        }
-      }
-    })().catch((err) => {
-      if (!this.#controller.signal.aborted) this.error = err;
-    });
+    this.#done = this.#run(target, namespace, name);
+  }
+
+  #run(target: ApiTarget, namespace: string, name: string): Promise<void> {
+    return keepWatching(
+      target,
+      `${leasePath(namespace)}?fieldSelector=metadata.name%3D${name}`,
+      this.#controller.signal,
+      (event) => {
+        const spec = event.object?.spec ?? {};
+        this.events.push({
+          at: performance.now(),
+          type: event.type,
+          holderIdentity: spec.holderIdentity ?? '',
+          leaseDurationSeconds: spec.leaseDurationSeconds,
+          renewTime: spec.renewTime,
+          acquireTime: spec.acquireTime,
+          leaseTransitions: spec.leaseTransitions,
+        });
+        for (const waiter of this.#waiters.splice(0)) waiter();
+      },
+    );
   }
 
   last(): RecordedLease | undefined {
@@ -82,10 +68,11 @@ export class LeaseRecorder {
       const found = this.events.slice(from).find(predicate);
       if (found) return found;
       const remaining = deadline - performance.now();
-      if (remaining <= 0)
+      if (remaining <= 0) {
         throw new Error(
           `no matching Lease state within ${timeoutMs} ms; saw ${JSON.stringify(this.events.slice(-5))}`,
         );
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);
         this.#waiters.push(() => {

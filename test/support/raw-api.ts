@@ -1,21 +1,19 @@
-import { Agent, fetch } from 'undici';
+import { fetch } from 'undici';
 import { testCluster } from './cluster.ts';
+import { type ApiTarget, agentFor } from './watch-stream.ts';
 
-let agent: Agent | undefined;
-
-/** A raw JSON request to the test apiserver (admin token unless another is given). */
+/** A raw JSON request to an apiserver (the shared test one unless `target` says otherwise). */
 export async function rawApi(
   method: string,
   path: string,
-  options: { body?: unknown; token?: string; contentType?: string } = {},
+  options: { body?: unknown; token?: string; contentType?: string; target?: ApiTarget } = {},
 ): Promise<{ status: number; body: any }> {
-  const { info } = testCluster();
-  agent ??= new Agent({ connect: { ca: info.caPem } });
-  const response = await fetch(`${info.server}${path}`, {
+  const target = options.target ?? testCluster().info;
+  const response = await fetch(`${target.server}${path}`, {
     method,
-    dispatcher: agent,
+    dispatcher: agentFor(target.caPem),
     headers: {
-      authorization: `Bearer ${options.token ?? info.adminToken}`,
+      authorization: `Bearer ${options.token ?? target.adminToken}`,
       accept: 'application/json',
       ...(options.body === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
     },

@@ -32,6 +32,12 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** Kills `child` when this test process exits, whatever happens to the test. */
+export function killOnExit(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
 /** One real sidecar process (the package's bin) with its own port and log. */
 export class SidecarProcess {
   readonly port: number;
@@ -68,8 +74,9 @@ export class SidecarProcess {
     kubeconfig: string;
     env?: Record<string, string>;
     waitReady?: boolean;
+    port?: number;
   }): Promise<SidecarProcess> {
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       LEASE_NAME: options.leaseName,

@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// Starts the example controller (TypeScript sources run directly on Node >= 22.19).
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major > 22 || (major === 22 && minor >= 19)) {
+  const { main } = await import('../example/main.ts');
+  process.exitCode = await main(process.env);
+} else {
+  const require = createRequire(import.meta.url);
+  const node24 = join(dirname(require.resolve('node/package.json')), 'bin', 'node');
+  const child = spawn(node24, [process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => (signal ? process.kill(process.pid, signal) : process.exit(code ?? 1)));
+}

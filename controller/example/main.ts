@@ -1,0 +1,75 @@
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { createLeaderGate, LeadershipEndedError } from '../src/index.ts';
+import { reconcileWhileLeader } from './reconciler.ts';
+import { ActivityRecorder, monotonicNs, performanceToMonotonicNs } from './recorder.ts';
+
+/**
+ * The example controller: no election code at all. It asks the sidecar (LEASEHOLD_URL) whether it
+ * leads, and runs its informers and workers only inside runWhileLeader's term.
+ */
+export async function main(env: NodeJS.ProcessEnv): Promise<number> {
+  const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'example-controller' } });
+  const namespace = env.POD_NAMESPACE;
+  if (!namespace) {
+    logger.error({ code: 'LEASEHOLD_EXAMPLE_CONFIG' }, 'POD_NAMESPACE is required');
+    return 2;
+  }
+  const workers = Number(env.WORKERS ?? '2');
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    logger.error(
+      { code: 'LEASEHOLD_EXAMPLE_CONFIG' },
+      `WORKERS must be a whole number from 1 to 64, got "${env.WORKERS}"`,
+    );
+    return 2;
+  }
+  const kubeConfig = new KubeConfig();
+  if (env.KUBECONFIG) kubeConfig.loadFromFile(env.KUBECONFIG);
+  else kubeConfig.loadFromCluster();
+  const replica = env.POD_NAME ?? hostname();
+  const recorder = new ActivityRecorder(env.RECORD_FILE, replica);
+  const gate = createLeaderGate({ url: env.LEASEHOLD_URL, onError: (err) => logger.debug({ err }, 'gate') });
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+
+  await gate.runWhileLeader(
+    async (context) => {
+      const identity = gate.current().holder;
+      const startedAtNs = monotonicNs();
+      recorder.record({ type: 'term-start', epoch: context.epoch, atNs: String(startedAtNs) });
+      logger.info({ epoch: context.epoch }, 'leading: starting reconciliation');
+      try {
+        await reconcileWhileLeader(context, {
+          kubeConfig,
+          namespace,
+          identity,
+          workers,
+          gate,
+          recorder,
+          logger,
+        });
+        if (!context.signal.aborted) {
+          await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
+        }
+      } finally {
+        const reason = context.signal.reason;
+        const endedAtNs =
+          reason instanceof LeadershipEndedError ? performanceToMonotonicNs(reason.endedAt) : monotonicNs();
+        recorder.record({
+          type: 'term-end',
+          epoch: context.epoch,
+          atNs: String(endedAtNs),
+          stoppedAtNs: String(monotonicNs()),
+        });
+        logger.info(
+          { epoch: context.epoch, why: reason instanceof Error ? reason.message : undefined },
+          'not leading: stopped',
+        );
+      }
+    },
+    { signal: stop.signal },
+  );
+  await gate.close();
+  return 0;
+}

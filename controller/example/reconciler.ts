@@ -1,0 +1,182 @@
+import {
+  ApiException,
+  CoreV1Api,
+  type KubeConfig,
+  makeInformer,
+  type V1ConfigMap,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { LeaderContext, LeaderGate } from '../src/index.ts';
+import {
+  deriveData,
+  derivedFromLabel,
+  derivedName,
+  epochAnnotation,
+  sameData,
+  sourceLabel,
+  stampedEpoch,
+  writerAnnotation,
+} from './derive.ts';
+import { type ActivityRecorder, monotonicNs } from './recorder.ts';
+import { WorkQueue } from './work-queue.ts';
+
+export interface ReconcilerOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  identity: string;
+  workers: number;
+  gate: LeaderGate;
+  recorder: ActivityRecorder;
+  logger: Logger;
+}
+
+class NotLeader extends Error {}
+
+/**
+ * One leadership term of the example controller: for every ConfigMap labelled leasehold.io/source=true
+ * keep `<name>-derived` in step. Informers, queue and workers live exactly as long as the term.
+ */
+export async function reconcileWhileLeader(
+  context: LeaderContext,
+  options: ReconcilerOptions,
+): Promise<void> {
+  const { kubeConfig, namespace, gate, recorder, identity } = options;
+  const { signal, epoch } = context;
+  const log = options.logger.child({ epoch });
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const path = `/api/v1/namespaces/${namespace}/configmaps`;
+  const sourceSelector = `${sourceLabel}=true`;
+  const sources = makeInformer<V1ConfigMap>(
+    kubeConfig,
+    path,
+    () => core.listNamespacedConfigMap({ namespace, labelSelector: sourceSelector }),
+    sourceSelector,
+  );
+  const derived = makeInformer<V1ConfigMap>(
+    kubeConfig,
+    path,
+    () => core.listNamespacedConfigMap({ namespace, labelSelector: derivedFromLabel }),
+    derivedFromLabel,
+  );
+  const queue = new WorkQueue();
+
+  sources.on('add', (cm) => queue.add(cm.metadata?.name ?? ''));
+  sources.on('update', (cm) => queue.add(cm.metadata?.name ?? ''));
+  sources.on('delete', (cm) => queue.add(cm.metadata?.name ?? ''));
+  for (const verb of ['add', 'update', 'delete'] as const) {
+    derived.on(verb, (cm) => {
+      const owner = cm.metadata?.labels?.[derivedFromLabel];
+      if (owner) queue.add(owner);
+    });
+  }
+  for (const informer of [sources, derived]) {
+    informer.on('error', (err) => {
+      if (signal.aborted) return;
+      log.warn({ err }, 'informer failed; restarting');
+      setTimeout(() => {
+        if (!signal.aborted) informer.start().catch(() => {});
+      }, 1_000);
+    });
+  }
+
+  const stop = (): void => {
+    queue.shutDown();
+    void sources.stop();
+    void derived.stop();
+  };
+  signal.addEventListener('abort', stop);
+  try {
+    await Promise.all([sources.start(), derived.start()]);
+    if (signal.aborted) return;
+    log.info({ sources: sources.list().length }, 'caches synced; reconciling');
+    for (const cm of sources.list()) queue.add(cm.metadata?.name ?? '');
+    for (const cm of derived.list()) queue.add(cm.metadata?.labels?.[derivedFromLabel] ?? '');
+
+    /** The last thing before any write: are we still leading this term? */
+    const fence = (): bigint => {
+      if (signal.aborted || !gate.isLeader() || gate.current().epoch !== epoch) throw new NotLeader();
+      return monotonicNs();
+    };
+
+    const sync = async (name: string): Promise<void> => {
+      const source = sources.get(name, namespace);
+      const target = derivedName(name);
+      const current = await core.readNamespacedConfigMap({ name: target, namespace }).catch((err) => {
+        if (err instanceof ApiException && err.code === 404) return undefined;
+        throw err;
+      });
+      if (current && stampedEpoch(current.metadata?.annotations) > epoch) {
+        // Fencing at the resource: a newer leader has written this; never overwrite it.
+        log.warn(
+          { object: target, stamped: stampedEpoch(current.metadata?.annotations) },
+          'refusing to overwrite a newer epoch',
+        );
+        recorder.record({ type: 'refused', object: target, epoch, atNs: String(monotonicNs()) });
+        return;
+      }
+      if (!source) {
+        if (!current) return;
+        const checkedAtNs = fence();
+        await core.deleteNamespacedConfigMap({
+          name: target,
+          namespace,
+          body: { preconditions: { resourceVersion: current.metadata?.resourceVersion } },
+        });
+        recorder.record({
+          type: 'write',
+          verb: 'delete',
+          object: target,
+          epoch,
+          checkedAtNs: String(checkedAtNs),
+          doneAtNs: String(monotonicNs()),
+        });
+        return;
+      }
+      const data = deriveData(source.data);
+      if (current && sameData(current.data, data)) return;
+      const body: V1ConfigMap = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: target,
+          namespace,
+          labels: { [derivedFromLabel]: name },
+          annotations: { [writerAnnotation]: identity, [epochAnnotation]: String(epoch) },
+          ...(current ? { resourceVersion: current.metadata?.resourceVersion } : {}),
+        },
+        data,
+      };
+      const checkedAtNs = fence();
+      const written = current
+        ? await core.replaceNamespacedConfigMap({ name: target, namespace, body })
+        : await core.createNamespacedConfigMap({ namespace, body });
+      recorder.record({
+        type: 'write',
+        verb: current ? 'update' : 'create',
+        object: target,
+        epoch,
+        resourceVersion: written.metadata?.resourceVersion,
+        checkedAtNs: String(checkedAtNs),
+        doneAtNs: String(monotonicNs()),
+      });
+    };
+
+    const worker = async (): Promise<void> => {
+      for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
+        try {
+          if (key !== '') await sync(key);
+          queue.forget(key);
+        } catch (err) {
+          if (err instanceof NotLeader || signal.aborted) return queue.done(key);
+          log.debug({ err, key }, 'sync failed; retrying with backoff');
+          queue.addRateLimited(key);
+        }
+        queue.done(key);
+      }
+    };
+    await Promise.all(Array.from({ length: options.workers }, worker));
+  } finally {
+    signal.removeEventListener('abort', stop);
+    stop();
+  }
+}

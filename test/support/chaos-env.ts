@@ -1,0 +1,190 @@
+import { appendFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
+import {
+  deriveData,
+  derivedName,
+  sameData,
+  sourceLabel,
+  stampedEpoch,
+} from '../../controller/example/derive.ts';
+import { ControlPlane } from '../cluster/control-plane.ts';
+import { renderKubeconfig } from '../cluster/kubeconfig.ts';
+import { rawApi } from './raw-api.ts';
+import { Replica } from './replica.ts';
+import { TcpProxy } from './tcp-proxy.ts';
+import { keepWatching } from './watch-stream.ts';
+
+export const namespace = 'chaos';
+export const leaseName = 'example-controller';
+const sources = ['alpha', 'beta', 'gamma', 'delta'];
+
+/** The chart's Role for the example controller with its sidecar. */
+export const chartRules: V1PolicyRule[] = [
+  {
+    apiGroups: ['coordination.k8s.io'],
+    resources: ['leases'],
+    resourceNames: [leaseName],
+    verbs: ['get', 'watch', 'update', 'patch'],
+  },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  {
+    apiGroups: [''],
+    resources: ['configmaps'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
+  },
+];
+
+/**
+ * A private control plane, N replicas each behind its own TCP proxy to the apiserver, a mutator that
+ * keeps changing the source ConfigMaps, and a watch that records the epoch of every derived version.
+ */
+export class ChaosEnv {
+  readonly controlPlane: ControlPlane;
+  readonly core: CoreV1Api;
+  readonly recordDir: string;
+  readonly replicas: Replica[] = [];
+  readonly proxies = new Map<string, TcpProxy>();
+  readonly derivedVersions: { object: string; epoch: number }[] = [];
+  readonly #token: string;
+  readonly #stop = new AbortController();
+  #mutations = 0;
+  #mutator: Promise<void> | undefined;
+  #watch: Promise<void> | undefined;
+
+  private constructor(controlPlane: ControlPlane, core: CoreV1Api, token: string) {
+    this.controlPlane = controlPlane;
+    this.core = core;
+    this.#token = token;
+    this.recordDir = join(controlPlane.info.dir, 'records');
+  }
+
+  static async start(): Promise<ChaosEnv> {
+    const controlPlane = await ControlPlane.start();
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(controlPlane.info.kubeconfigPath);
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'leasehold' } } });
+    await rbac.createNamespacedRole({
+      namespace,
+      body: { metadata: { name: 'leasehold' }, rules: chartRules },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name: 'leasehold' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'leasehold' },
+        subjects: [{ kind: 'ServiceAccount', name: 'leasehold', namespace }],
+      },
+    });
+    const token = await core.createNamespacedServiceAccountToken({
+      name: 'leasehold',
+      namespace,
+      body: { spec: { audiences: [] } },
+    });
+    const env = new ChaosEnv(controlPlane, core, token.status?.token ?? '');
+    await mkdir(env.recordDir, { recursive: true });
+    for (const name of sources) {
+      await core.createNamespacedConfigMap({
+        namespace,
+        body: { metadata: { name, labels: { [sourceLabel]: 'true' } }, data: { value: `${name}-0` } },
+      });
+    }
+    const derivedPath = `/api/v1/namespaces/${namespace}/configmaps?labelSelector=leasehold.io%2Fderived-from`;
+    env.#watch = keepWatching(controlPlane.info, derivedPath, env.#stop.signal, (event) => {
+      if (event.type === 'ADDED' || event.type === 'MODIFIED') {
+        env.derivedVersions.push({
+          object: event.object.metadata.name,
+          epoch: stampedEpoch(event.object.metadata.annotations),
+        });
+      }
+    });
+    return env;
+  }
+
+  /** Starts a replica (or restarts one by name) behind its own proxy. */
+  async startReplica(name: string): Promise<Replica> {
+    let proxy = this.proxies.get(name);
+    if (!proxy) {
+      proxy = new TcpProxy(this.controlPlane.info.apiserverPort);
+      await proxy.listen();
+      this.proxies.set(name, proxy);
+    }
+    const kubeconfig = join(this.recordDir, `${name}.kubeconfig`);
+    const { caPem } = this.controlPlane.info;
+    await writeFile(
+      kubeconfig,
+      renderKubeconfig({
+        server: `https://127.0.0.1:${proxy.port}`,
+        caPem,
+        token: this.#token,
+        user: 'leasehold',
+        namespace,
+      }),
+    );
+    const replica = await Replica.start(name, {
+      namespace,
+      leaseName,
+      kubeconfig,
+      recordDir: this.recordDir,
+    });
+    const index = this.replicas.findIndex((r) => r.name === name);
+    if (index === -1) this.replicas.push(replica);
+    else this.replicas[index] = replica;
+    return replica;
+  }
+
+  /** SIGKILLs a whole replica and tells the checker when its acting ended. */
+  async kill(replica: Replica): Promise<void> {
+    replica.signal('SIGKILL');
+    await replica.stop('SIGKILL');
+    appendFileSync(
+      replica.recordFile,
+      `${JSON.stringify({ replica: replica.name, type: 'killed', atNs: String(process.hrtime.bigint()) })}\n`,
+    );
+  }
+
+  /** Keeps changing sources so that every term has work (and writes) to do. */
+  startMutator(): void {
+    this.#mutator = (async () => {
+      while (!this.#stop.signal.aborted) {
+        const name = sources[this.#mutations % sources.length] as string;
+        this.#mutations++;
+        await rawApi('PATCH', `/api/v1/namespaces/${namespace}/configmaps/${name}`, {
+          body: { data: { value: `${name}-${this.#mutations}` } },
+          contentType: 'application/merge-patch+json',
+          target: this.controlPlane.info,
+        }).catch(() => {});
+        await sleep(150);
+      }
+    })();
+  }
+
+  async stopMutator(): Promise<void> {
+    this.#stop.abort();
+    await this.#mutator;
+  }
+
+  /** True when every source has its derived object with the right data. */
+  async converged(): Promise<boolean> {
+    const list = await this.core.listNamespacedConfigMap({ namespace });
+    const byName = new Map(list.items.map((cm) => [cm.metadata?.name, cm]));
+    return sources.every((name) => {
+      const derived = byName.get(derivedName(name));
+      return derived !== undefined && sameData(derived.data, deriveData(byName.get(name)?.data));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#stop.abort();
+    await Promise.all(this.replicas.map((r) => r.stop('SIGKILL')));
+    for (const proxy of this.proxies.values()) await proxy.close();
+    await this.#watch;
+    await this.controlPlane.stop();
+  }
+}

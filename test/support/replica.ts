@@ -1,0 +1,103 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { killOnExit, SidecarProcess } from './sidecar.ts';
+
+const controllerBin = fileURLToPath(new URL('../../controller/bin/example-controller.js', import.meta.url));
+
+/** One replica as a pod would run it: a sidecar and the example controller beside it. */
+export class Replica {
+  readonly name: string;
+  sidecar: SidecarProcess;
+  app: ChildProcess;
+  readonly recordFile: string;
+  readonly appOutput: string[] = [];
+  readonly #options: ReplicaOptions;
+
+  private constructor(name: string, sidecar: SidecarProcess, app: ChildProcess, options: ReplicaOptions) {
+    this.name = name;
+    this.sidecar = sidecar;
+    this.app = app;
+    this.recordFile = join(options.recordDir, `${name}.jsonl`);
+    this.#options = options;
+    this.#capture(app);
+  }
+
+  static async start(name: string, options: ReplicaOptions): Promise<Replica> {
+    const sidecar = await SidecarProcess.start({
+      namespace: options.namespace,
+      leaseName: options.leaseName,
+      podName: name,
+      kubeconfig: options.kubeconfig,
+      env: options.sidecarEnv,
+    });
+    const app = Replica.#spawnApp(name, sidecar.url, options);
+    return new Replica(name, sidecar, app, options);
+  }
+
+  static #spawnApp(name: string, sidecarUrl: string, options: ReplicaOptions): ChildProcess {
+    const child = spawn(process.execPath, [controllerBin], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        POD_NAME: name,
+        POD_NAMESPACE: options.namespace,
+        KUBECONFIG: options.kubeconfig,
+        LEASEHOLD_URL: sidecarUrl,
+        RECORD_FILE: join(options.recordDir, `${name}.jsonl`),
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    killOnExit(child);
+    return child;
+  }
+
+  get alive(): boolean {
+    return this.sidecar.child.exitCode === null && this.sidecar.child.signalCode === null;
+  }
+
+  /** Sends a signal to both processes, as the kubelet does to a pod's containers. */
+  signal(signal: NodeJS.Signals): void {
+    this.sidecar.signal(signal);
+    this.app.kill(signal);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const appExit = new Promise((resolve) =>
+      this.app.exitCode !== null || this.app.signalCode !== null
+        ? resolve(undefined)
+        : this.app.once('exit', resolve),
+    );
+    this.app.kill(signal);
+    await Promise.all([this.sidecar.stop(signal), appExit]);
+  }
+
+  /** Starts a new sidecar (same pod name, new identity) beside the living app, or both anew. */
+  async restartSidecar(): Promise<void> {
+    this.sidecar = await SidecarProcess.start({
+      namespace: this.#options.namespace,
+      leaseName: this.#options.leaseName,
+      podName: this.name,
+      kubeconfig: this.#options.kubeconfig,
+      env: this.#options.sidecarEnv,
+      port: this.sidecar.port,
+    });
+  }
+
+  #capture(app: ChildProcess): void {
+    const keep = (chunk: Buffer): void => {
+      this.appOutput.push(...chunk.toString().split('\n').filter(Boolean));
+      if (this.appOutput.length > 300) this.appOutput.splice(0, this.appOutput.length - 300);
+    };
+    app.stdout?.on('data', keep);
+    app.stderr?.on('data', keep);
+  }
+}
+
+export interface ReplicaOptions {
+  namespace: string;
+  leaseName: string;
+  kubeconfig: string;
+  recordDir: string;
+  sidecarEnv?: Record<string, string>;
+}
