@@ -194,13 +194,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     if (deadline > 0) this.#leaderUntil = deadline;
     else this.#leaderUntil = Math.min(this.#leaderUntil, performance.now());
     clearTimeout(this.#deadlineTimer);
-    if (deadline > performance.now()) {
-      this.#deadlineTimer = setTimeout(
-        () => this.emit('change', this.current()),
-        deadline - performance.now() + 1,
-      );
-      this.#deadlineTimer.unref();
-    }
+    if (deadline > performance.now()) this.#armDeadline(deadline);
     const after = this.current();
     if (
       before.isLeader !== after.isLeader ||
@@ -209,6 +203,16 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     ) {
       this.emit('change', after);
     }
+  }
+
+  /** Announces the deadline's passing; Node timers can fire early, so re-arm until it has passed. */
+  #armDeadline(deadline: number): void {
+    const remaining = deadline - performance.now();
+    this.#deadlineTimer = setTimeout(() => {
+      if (performance.now() < deadline) this.#armDeadline(deadline);
+      else this.emit('change', this.current());
+    }, Math.ceil(remaining) + 1);
+    this.#deadlineTimer.unref();
   }
 
   async #poll(): Promise<void> {
