@@ -25,7 +25,10 @@ export function monotonicTimeout(callback: () => void, delayMs: number): Timer {
   let handle: NodeJS.Timeout | undefined;
   const arm = (): void => {
     const remaining = dueAt - performance.now();
-    if (remaining <= 0) return callback();
+    if (remaining <= 0) {
+      callback();
+      return;
+    }
     handle = setTimeout(arm, Math.min(Math.ceil(remaining), maxTimerDelayMs));
     handle.unref();
   };
