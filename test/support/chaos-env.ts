@@ -17,7 +17,7 @@ import { Replica } from './replica.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 import { keepWatching } from './watch-stream.ts';
 
-export const namespace = 'chaos';
+export const namespace = 'leasehold-example';
 export const leaseName = 'example-controller';
 const sources = ['alpha', 'beta', 'gamma', 'delta'];
 
