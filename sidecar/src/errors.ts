@@ -14,7 +14,6 @@ export const errorCatalogue = {
   LEASEHOLD_SESSION_NOT_FOUND: { status: 404, message: 'no such gate session' },
   LEASEHOLD_TOO_MANY_WATCHERS: { status: 503, message: 'too many open watch streams' },
   LEASEHOLD_NOT_LEADER: { status: 409, message: 'this replica is not the leader' },
-  LEASEHOLD_SHUTTING_DOWN: { status: 503, message: 'the sidecar is shutting down' },
   LEASEHOLD_INTERNAL: { status: 500, message: 'internal error' },
   LEASEHOLD_ELECTION_DISABLED: { status: 409, message: 'leader election is disabled (single-replica mode)' },
 } as const;
