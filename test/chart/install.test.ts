@@ -1,0 +1,169 @@
+// The chart against the real apiserver: server-side validation under the restricted Pod Security
+// profile with zero warnings, a real `helm install`, and a real sidecar running on the chart's
+// ServiceAccount token, which may use its own Lease and nothing else.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { createNamespace, kubectl, serviceAccountKubeconfig, testCluster } from '../support/cluster.ts';
+import { chartDir, helm, thirdPartyChartDir } from '../support/helm.ts';
+import { leasePath, rawApi } from '../support/raw-api.ts';
+import { SidecarProcess, waitUntil } from '../support/sidecar.ts';
+
+let namespace: string;
+const restricted = {
+  'pod-security.kubernetes.io/enforce': 'restricted',
+  'pod-security.kubernetes.io/warn': 'restricted',
+};
+const sidecars: SidecarProcess[] = [];
+
+before(async () => {
+  namespace = await createNamespace('chart', restricted);
+  await helm(['dependency', 'build', chartDir]);
+  await helm(['dependency', 'build', thirdPartyChartDir]);
+});
+
+after(async () => {
+  await Promise.all(sidecars.map((s) => s.stop('SIGKILL')));
+});
+
+/** Renders a chart and validates it server-side; returns kubectl's stderr (warnings land there). */
+async function dryRun(
+  chart: string,
+  release: string,
+  sets: string[] = [],
+): Promise<{ stdout: string; stderr: string }> {
+  const { stdout: manifest } = await helm([
+    'template',
+    release,
+    chart,
+    '--namespace',
+    namespace,
+    '--kube-version',
+    '1.36.3',
+    ...sets,
+  ]);
+  const file = join(testCluster().info.dir, `${release}-${namespace}.yaml`);
+  await writeFile(file, manifest);
+  return kubectl(['apply', '-n', namespace, '--dry-run=server', '--validate=strict', '-f', file]);
+}
+
+test('server-side dry-run under restricted Pod Security: accepted with zero warnings', async () => {
+  for (const sets of [
+    [],
+    ['--set', 'sidecar.nativeSidecar=false'],
+    ['--set', 'metrics.service.enabled=true', '--set', 'sidecar.podRoleLabel=true'],
+  ]) {
+    const { stdout, stderr } = await dryRun(chartDir, 'dry', sets);
+    assert.match(stdout, /deployment.apps\/dry-leasehold created \(server dry run\)/);
+    assert.equal(stderr.trim(), '', `warnings with ${sets.join(' ')}: ${stderr}`);
+  }
+});
+
+test('the reusable template in a third-party chart validates the same way', async () => {
+  const { stdout, stderr } = await dryRun(thirdPartyChartDir, 'acme');
+  assert.match(stdout, /deployment.apps\/acme-operator created \(server dry run\)/);
+  assert.match(stdout, /role.rbac.authorization.k8s.io\/acme-operator-leader-election created/);
+  assert.equal(stderr.trim(), '');
+  const { stdout: manifest } = await helm(['template', 'acme', thirdPartyChartDir]);
+  assert.match(manifest, /restartPolicy: Always/);
+  assert.match(manifest, /value: "acme-operator-leader"/);
+});
+
+test('the kustomize component adds the sidecar to an existing Deployment and validates the same way', async () => {
+  const fixture = fileURLToPath(new URL('./fixtures/kustomize-user', import.meta.url));
+  const { stdout: manifest } = await kubectl(['kustomize', fixture]);
+  assert.match(manifest, /restartPolicy: Always/);
+  assert.match(manifest, /name: LEASEHOLD_URL/);
+  assert.match(manifest, /name: EXISTING/, 'the controller keeps its own env');
+  const file = join(testCluster().info.dir, `kustomize-${namespace}.yaml`);
+  await writeFile(file, manifest);
+  const { stdout, stderr } = await kubectl([
+    'apply',
+    '-n',
+    namespace,
+    '--dry-run=server',
+    '--validate=strict',
+    '-f',
+    file,
+  ]);
+  assert.match(stdout, /deployment.apps\/my-controller created \(server dry run\)/);
+  assert.equal(stderr.trim(), '');
+});
+
+test('helm install, then the chart ServiceAccount drives a real sidecar: acquire, renew, release', async () => {
+  const env = { KUBECONFIG: testCluster().info.kubeconfigPath };
+  const { stdout } = await helm(['install', 'ctl', chartDir, '--namespace', namespace], env);
+  assert.match(stdout, /STATUS: deployed/);
+  assert.match(stdout, /get lease ctl-leasehold/);
+  const { stdout: objects } = await kubectl([
+    '-n',
+    namespace,
+    'get',
+    'deployment,serviceaccount,role,rolebinding,pdb',
+    '-o',
+    'name',
+  ]);
+  for (const name of [
+    'deployment.apps/ctl-leasehold',
+    'serviceaccount/ctl-leasehold',
+    'role.rbac.authorization.k8s.io/ctl-leasehold',
+    'poddisruptionbudget.policy/ctl-leasehold',
+  ]) {
+    assert.match(objects, new RegExp(name.replace('.', '\\.')));
+  }
+
+  const kubeconfig = await serviceAccountKubeconfig(namespace, 'ctl-leasehold');
+  const sidecar = await SidecarProcess.start({
+    namespace,
+    leaseName: 'ctl-leasehold',
+    podName: 'ctl-pod-0',
+    kubeconfig,
+  });
+  sidecars.push(sidecar);
+  await waitUntil(
+    'the sidecar to lead',
+    async () => ((await sidecar.leader()).isLeader ? true : undefined),
+    10_000,
+  );
+  const first = await rawApi('GET', leasePath(namespace, 'ctl-leasehold'));
+  await sleep(2_500);
+  const later = await rawApi('GET', leasePath(namespace, 'ctl-leasehold'));
+  assert.equal(later.body.spec.holderIdentity, first.body.spec.holderIdentity);
+  assert.notEqual(later.body.spec.renewTime, first.body.spec.renewTime, 'renewed');
+  assert.equal(await sidecar.stop('SIGTERM'), 0);
+  const released = await rawApi('GET', leasePath(namespace, 'ctl-leasehold'));
+  assert.equal(released.body.spec.holderIdentity, '');
+  assert.equal(released.body.spec.leaseDurationSeconds, 1);
+  assert.ok(sidecar.logLines().some((l) => l.msg === 'lease released'));
+});
+
+test('the chart ServiceAccount can use its own Lease and nothing else', async () => {
+  const can = async (verb: string, resource: string, inNamespace = namespace) =>
+    kubectl([
+      'auth',
+      'can-i',
+      verb,
+      resource,
+      '--as',
+      `system:serviceaccount:${namespace}:ctl-leasehold`,
+      '-n',
+      inNamespace,
+    ]).then(
+      (r) => r.stdout.trim(),
+      (e: { stdout: string }) => e.stdout.trim(),
+    );
+  assert.equal(await can('update', 'leases/ctl-leasehold'), 'yes');
+  assert.equal(await can('watch', 'leases/ctl-leasehold'), 'yes');
+  assert.equal(await can('create', 'leases'), 'yes');
+  assert.equal(await can('update', 'leases/someone-elses'), 'no');
+  assert.equal(await can('get', 'leases/someone-elses'), 'no');
+  assert.equal(await can('delete', 'leases/ctl-leasehold'), 'no');
+  assert.equal(await can('list', 'leases'), 'no');
+  assert.equal(await can('get', 'secrets'), 'no');
+  assert.equal(await can('patch', 'pods'), 'no');
+  assert.equal(await can('create', 'events'), 'yes');
+  assert.equal(await can('get', 'leases/ctl-leasehold', 'default'), 'no');
+});

@@ -1,0 +1,143 @@
+// Template tests of chart/leasehold: helm lint, then one rendering per behaviour, asserted on the
+// parsed objects. No cluster needed; the server-side checks are in install.test.ts.
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { chartDir, find, helm, libraryChartDir, render, renderError } from '../support/helm.ts';
+
+before(async () => {
+  await helm(['dependency', 'build', chartDir]);
+});
+
+test('helm lint --strict passes for the chart and the library chart', async () => {
+  const app = await helm(['lint', '--strict', chartDir]);
+  assert.match(app.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  const lib = await helm(['lint', '--strict', libraryChartDir]);
+  assert.match(lib.stdout, /0 chart\(s\) failed/);
+});
+
+test('default: the sidecar is a native sidecar, the controller gets LEASEHOLD_URL', async () => {
+  const deployment = find(await render(), 'Deployment');
+  const pod = deployment.spec.template.spec;
+  assert.equal(deployment.spec.replicas, 2);
+  assert.equal(pod.initContainers.length, 1);
+  const sidecar = pod.initContainers[0];
+  assert.equal(sidecar.name, 'leasehold');
+  assert.equal(sidecar.restartPolicy, 'Always');
+  assert.equal(sidecar.image, 'ghcr.io/leasehold/sidecar:0.1.0');
+  const env = Object.fromEntries(sidecar.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+  assert.equal(env.LEASE_NAME, 'demo-leasehold');
+  assert.equal(env.LEASE_DURATION_SECONDS, '15');
+  assert.equal(env.PROBE_PORT, '4041');
+  assert.equal(sidecar.livenessProbe.httpGet.path, '/healthz');
+  assert.equal(sidecar.readinessProbe.httpGet.path, '/readyz');
+  assert.equal(sidecar.startupProbe.httpGet.port, 'probes');
+  assert.deepEqual(sidecar.securityContext.capabilities.drop, ['ALL']);
+  assert.equal(sidecar.securityContext.readOnlyRootFilesystem, true);
+  const controller = pod.containers[0];
+  assert.equal(pod.containers.length, 1);
+  assert.deepEqual(controller.env[0], { name: 'LEASEHOLD_URL', value: 'http://127.0.0.1:4040' });
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+  assert.equal(pod.terminationGracePeriodSeconds, 30);
+  assert.equal(pod.topologySpreadConstraints[0].topologyKey, 'topology.kubernetes.io/zone');
+  assert.equal(
+    pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm
+      .topologyKey,
+    'kubernetes.io/hostname',
+  );
+});
+
+test('nativeSidecar=false: a plain container beside the controller, for clusters before 1.29', async () => {
+  const pod = find(await render({ 'sidecar.nativeSidecar': 'false' }), 'Deployment').spec.template.spec;
+  assert.equal(pod.initContainers, undefined);
+  assert.deepEqual(
+    pod.containers.map((c: { name: string }) => c.name),
+    ['controller', 'leasehold'],
+  );
+  assert.equal(pod.containers[1].restartPolicy, undefined);
+});
+
+test('bring your own controller image', async () => {
+  const pod = find(
+    await render({ 'controller.image.repository': 'registry.example/mine', 'controller.image.tag': '2.3.4' }),
+    'Deployment',
+  ).spec.template.spec;
+  assert.equal(pod.containers[0].image, 'registry.example/mine:2.3.4');
+});
+
+test('RBAC: the Lease by name, create separately, Events; pod patch only with role labels', async () => {
+  const role = find(await render(), 'Role');
+  const leaseRules = role.rules.filter((r: { resources: string[] }) => r.resources.includes('leases'));
+  assert.equal(leaseRules.length, 2);
+  assert.deepEqual(leaseRules[0].resourceNames, ['demo-leasehold']);
+  assert.deepEqual(leaseRules[0].verbs, ['get', 'watch', 'update', 'patch']);
+  assert.deepEqual(leaseRules[1].verbs, ['create']);
+  assert.equal(leaseRules[1].resourceNames, undefined);
+  assert.ok(role.rules.some((r: { resources: string[] }) => r.resources.includes('events')));
+  assert.ok(!role.rules.some((r: { resources: string[] }) => r.resources.includes('pods')));
+  const labelled = find(await render({ 'sidecar.podRoleLabel': 'true' }), 'Role');
+  assert.ok(
+    labelled.rules.some(
+      (r: { resources: string[]; verbs: string[] }) =>
+        r.resources.includes('pods') && r.verbs.includes('patch'),
+    ),
+  );
+  const binding = find(await render(), 'RoleBinding');
+  assert.equal(binding.subjects[0].name, 'demo-leasehold');
+  assert.equal(binding.subjects[0].namespace, 'team-a');
+});
+
+test('PodDisruptionBudget: minAvailable by default, maxUnavailable instead, never both', async () => {
+  assert.equal(find(await render(), 'PodDisruptionBudget').spec.minAvailable, 1);
+  const pdb = find(
+    await render({ 'podDisruptionBudget.minAvailable': 'null', 'podDisruptionBudget.maxUnavailable': '1' }),
+    'PodDisruptionBudget',
+  );
+  assert.equal(pdb.spec.maxUnavailable, 1);
+  assert.equal(pdb.spec.minAvailable, undefined);
+  assert.match(
+    await renderError({ 'podDisruptionBudget.maxUnavailable': '1' }),
+    /minAvailable or podDisruptionBudget.maxUnavailable, not both/,
+  );
+});
+
+test('invalid combinations fail with a clear message', async () => {
+  assert.match(
+    await renderError({ 'sidecar.election.renewDeadlineSeconds': '15' }),
+    /renewDeadlineSeconds \(15\) must be less than leaseDurationSeconds \(15\)/,
+  );
+  assert.match(
+    await renderError({ 'sidecar.election.retryPeriodSeconds': '9' }),
+    /greater than 1.2 x retryPeriodSeconds/,
+  );
+  assert.match(
+    await renderError({ terminationGracePeriodSeconds: '5' }),
+    /terminationGracePeriodSeconds \(5\) is too short/,
+  );
+  assert.match(await renderError({ 'sidecar.probePort': '4040' }), /port and sidecar.probePort must differ/);
+  assert.match(
+    await renderError({ 'metrics.serviceMonitor.enabled': 'true' }),
+    /needs metrics.service.enabled/,
+  );
+  assert.match(await renderError({ replicaCount: '1' }), /blocks every node drain/);
+});
+
+test('values.schema.json rejects unknown and mistyped values', async () => {
+  assert.match(await renderError({ 'sidecar.ttl': '5' }), /additional propert/i);
+  assert.match(await renderError({ 'sidecar.election.leaseDurationSeconds': '2.5' }), /leaseDurationSeconds/);
+  assert.match(await renderError({ 'sidecar.logLevel': 'loud' }), /logLevel/);
+});
+
+test('monitoring objects are off by default and complete when on', async () => {
+  const kinds = (await render()).map((o) => o.kind).sort();
+  assert.deepEqual(kinds, ['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'ServiceAccount']);
+  const objects = await render({
+    'metrics.service.enabled': 'true',
+    'metrics.serviceMonitor.enabled': 'true',
+    'metrics.prometheusRule.enabled': 'true',
+  });
+  assert.equal(find(objects, 'Service').spec.ports[0].targetPort, 'probes');
+  assert.equal(find(objects, 'ServiceMonitor').spec.endpoints[0].path, '/metrics');
+  const alerts = find(objects, 'PrometheusRule').spec.groups[0].rules.map((r: { alert: string }) => r.alert);
+  assert.deepEqual(alerts, ['LeaseholdNoLeader', 'LeaseholdLeadershipFlapping']);
+});
