@@ -107,8 +107,8 @@ export class ChaosEnv {
     return env;
   }
 
-  /** Starts a replica (or restarts one by name) behind its own proxy. */
-  async startReplica(name: string): Promise<Replica> {
+  /** A kubeconfig with the chart's ServiceAccount token that reaches the apiserver through `name`'s own proxy. */
+  async kubeconfigFor(name: string): Promise<string> {
     let proxy = this.proxies.get(name);
     if (!proxy) {
       proxy = new TcpProxy(this.controlPlane.info.apiserverPort);
@@ -117,16 +117,17 @@ export class ChaosEnv {
     }
     const kubeconfig = join(this.recordDir, `${name}.kubeconfig`);
     const { caPem } = this.controlPlane.info;
+    const server = `https://127.0.0.1:${proxy.port}`;
     await writeFile(
       kubeconfig,
-      renderKubeconfig({
-        server: `https://127.0.0.1:${proxy.port}`,
-        caPem,
-        token: this.#token,
-        user: 'leasehold',
-        namespace,
-      }),
+      renderKubeconfig({ server, caPem, token: this.#token, user: 'leasehold', namespace }),
     );
+    return kubeconfig;
+  }
+
+  /** Starts a replica (or restarts one by name) behind its own proxy. */
+  async startReplica(name: string): Promise<Replica> {
+    const kubeconfig = await this.kubeconfigFor(name);
     const replica = await Replica.start(name, {
       namespace,
       leaseName,

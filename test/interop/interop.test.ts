@@ -1,0 +1,115 @@
+// Interop with client-go: two client-go candidates (LeaseLock, test/interop/peer) and two Leasehold
+// replicas (sidecar + example controller) share one Lease. Leaders are killed and stopped in turn, in
+// both directions; every hand-over must complete and the checker must find no two acting at once.
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ChaosEnv, leaseName, namespace } from '../support/chaos-env.ts';
+import { checkRecords } from '../support/checker.ts';
+import { GoPeer } from '../support/go-peer.ts';
+import { LeaseRecorder } from '../support/lease-recorder.ts';
+import type { Replica } from '../support/replica.ts';
+import { testTimings } from '../support/sidecar.ts';
+
+const leaseDurationMs = testTimings.leaseDurationSeconds * 1000;
+let env: ChaosEnv;
+let lease: LeaseRecorder;
+const peers = new Map<string, GoPeer>();
+
+async function startPeer(name: string): Promise<GoPeer> {
+  const peer = await GoPeer.start({
+    name,
+    namespace,
+    leaseName,
+    kubeconfig: await env.kubeconfigFor(name),
+    recordFile: join(env.recordDir, `${name}.jsonl`),
+    ...testTimings,
+  });
+  peers.set(name, peer);
+  return peer;
+}
+
+before(async () => {
+  env = await ChaosEnv.start();
+  lease = new LeaseRecorder(namespace, leaseName, env.controlPlane.info);
+  await Promise.all([
+    startPeer('go-0'),
+    startPeer('go-1'),
+    env.startReplica('lh-0'),
+    env.startReplica('lh-1'),
+  ]);
+  env.startMutator();
+});
+
+after(async () => {
+  await lease?.stop();
+  await Promise.all([...peers.values()].map((p) => p.stop('SIGKILL')));
+  await env?.close();
+});
+
+/** Waits for a holder other than `previous` (and not ""), returns it. */
+async function nextHolder(previous: string, from: number): Promise<string> {
+  const event = await lease.waitFor(
+    (e) => e.holderIdentity !== '' && e.holderIdentity !== previous,
+    leaseDurationMs * 4,
+    from,
+  );
+  return event.holderIdentity;
+}
+
+const kindOf = (holder: string) => (holder.startsWith('go-') ? 'client-go' : 'leasehold');
+const nameOf = (holder: string) => holder.slice(0, holder.lastIndexOf('_'));
+
+test('mixed candidates: kills and graceful stops in both directions, every hand-over completes', async () => {
+  const first = await lease.waitFor((e) => e.holderIdentity !== '', leaseDurationMs * 4);
+  let holder = first.holderIdentity;
+  const seen = new Set<string>();
+  const crossings = () =>
+    [...seen].filter(
+      (s) => !s.startsWith('leasehold -> leasehold') && !s.startsWith('client-go -> client-go'),
+    ).length;
+  for (let round = 0; round < 16 && crossings() < 4; round++) {
+    const graceful = round % 2 === 0;
+    const name = nameOf(holder);
+    const from = lease.events.length;
+    const peer = peers.get(name);
+    const replica = env.replicas.find((r) => r.name === name) as Replica | undefined;
+    if (peer) {
+      if (graceful) await peer.stop('SIGTERM');
+      else {
+        await peer.stop('SIGKILL');
+        appendFileSync(
+          join(env.recordDir, `${name}.jsonl`),
+          `${JSON.stringify({ replica: name, type: 'killed', atNs: String(process.hrtime.bigint()) })}\n`,
+        );
+      }
+    } else if (replica) {
+      if (graceful) await replica.stop('SIGTERM');
+      else await env.kill(replica);
+    } else assert.fail(`unknown holder ${holder}`);
+    const next = await nextHolder(holder, from);
+    seen.add(`${kindOf(holder)} -> ${kindOf(next)} (${graceful ? 'graceful' : 'kill'})`);
+    if (peer) await startPeer(name);
+    else await env.startReplica(name);
+    holder = next;
+  }
+  process.stderr.write(`[interop] hand-overs seen: ${[...seen].sort().join('; ')}\n`);
+  for (const direction of ['client-go -> leasehold', 'leasehold -> client-go']) {
+    assert.ok(
+      [...seen].some((s) => s.startsWith(direction)),
+      `no ${direction} hand-over happened`,
+    );
+  }
+});
+
+test('checker: never two candidates acting at once across client-go and Leasehold', async () => {
+  const files = (await readdir(env.recordDir))
+    .filter((f) => f.endsWith('.jsonl'))
+    .map((f) => join(env.recordDir, f));
+  const report = await checkRecords(files, process.hrtime.bigint());
+  const kinds = new Set(report.intervals.map((i) => kindOf(i.replica)));
+  assert.deepEqual([...kinds].sort(), ['client-go', 'leasehold']);
+  assert.deepEqual(report.violations, []);
+});
