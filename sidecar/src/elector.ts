@@ -228,7 +228,9 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
     if (now < this.#pausedUntil) return this.#kick(this.#pausedUntil - now);
     if (this.#role === 'paused') this.#setRole('follower');
 
-    const resyncMs = this.#config.leaseDurationSeconds * 1000;
+    // Re-read now and then in case the watch died silently; not at the expiry instant itself (that
+    // would add a round trip to every takeover): a stale view only costs a 409 and a re-read.
+    const resyncMs = this.#config.leaseDurationSeconds * 2000;
     if (!this.#observation || this.#observation.stale || now - this.#observation.confirmedAt > resyncMs) {
       this.#observe(await this.#api.get(this.#requestTimeoutMs), 'get');
     }

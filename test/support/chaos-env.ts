@@ -62,6 +62,9 @@ export class ChaosEnv {
     this.recordDir = join(controlPlane.info.dir, 'records');
   }
 
+  /** Env for every sidecar started here (e.g. production timings for benchmarks). */
+  sidecarEnv: Record<string, string> = {};
+
   static async start(): Promise<ChaosEnv> {
     const controlPlane = await ControlPlane.start();
     const kubeConfig = new KubeConfig();
@@ -133,6 +136,7 @@ export class ChaosEnv {
       leaseName,
       kubeconfig,
       recordDir: this.recordDir,
+      sidecarEnv: this.sidecarEnv,
     });
     const index = this.replicas.findIndex((r) => r.name === name);
     if (index === -1) this.replicas.push(replica);

@@ -5,6 +5,8 @@ import { type ApiTarget, keepWatching } from './watch-stream.ts';
 export interface RecordedLease {
   /** Monotonic ms (performance.now of this process) when the event arrived. */
   at: number;
+  /** The same instant on the machine-wide monotonic clock (process.hrtime), in nanoseconds. */
+  atNs: bigint;
   type: string;
   holderIdentity: string;
   leaseDurationSeconds: number | undefined;
@@ -41,6 +43,7 @@ export class LeaseRecorder {
         const spec = event.object?.spec ?? {};
         this.events.push({
           at: performance.now(),
+          atNs: process.hrtime.bigint(),
           type: event.type,
           holderIdentity: spec.holderIdentity ?? '',
           leaseDurationSeconds: spec.leaseDurationSeconds,

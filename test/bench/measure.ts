@@ -1,0 +1,164 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLeaderGate } from '@leasehold/controller';
+import { Pool } from 'undici';
+import type { LeaseRecorder } from '../support/lease-recorder.ts';
+import type { ApiTarget } from '../support/watch-stream.ts';
+import { difference, leaseRequestsByVerb } from './apiserver-metrics.ts';
+import type { CandidateGroup } from './groups.ts';
+import { processUsage } from './proc.ts';
+import { nsToMs, type Summary, summarize } from './stats.ts';
+
+const log = (text: string): void => {
+  process.stderr.write(`[bench] ${text}\n`);
+};
+
+/** Leader SIGTERM -> the next leader acting (app-level for Leasehold, callback-level for client-go). */
+export async function gracefulHandovers(
+  group: CandidateGroup,
+  count: number,
+  settleMs: number,
+): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const victim = await group.leaderName(60_000);
+    const sentAt = process.hrtime.bigint();
+    await group.disrupt(victim, 'SIGTERM');
+    const acting = await group.nextActing(sentAt, victim, 60_000);
+    samples.push(nsToMs(acting - sentAt));
+    await group.restart(victim);
+    await sleep(settleMs);
+    if ((i + 1) % 10 === 0) log(`${group.kind}: ${i + 1}/${count} graceful hand-overs`);
+  }
+  return samples;
+}
+
+/** Leader SIGKILL -> the next leader acting, in ms beyond the expiry of the last renewal seen. */
+export async function crashTakeovers(
+  group: CandidateGroup,
+  lease: LeaseRecorder,
+  count: number,
+  leaseDurationMs: number,
+  settleMs: number,
+): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const victim = await group.leaderName(60_000);
+    // Kill right after a renewal lands, as the followers see it.
+    const from = lease.events.length;
+    await lease.waitFor(
+      (e) => e.type === 'MODIFIED' && e.holderIdentity.startsWith(`${victim}_`),
+      leaseDurationMs,
+      from,
+    );
+    await group.disrupt(victim, 'SIGKILL');
+    const killedAt = process.hrtime.bigint();
+    const lastRenew = lease.events
+      .filter((e) => e.holderIdentity.startsWith(`${victim}_`) && e.atNs <= killedAt)
+      .at(-1);
+    if (!lastRenew) throw new Error('no renewal seen before the kill');
+    const expiry = lastRenew.atNs + BigInt(leaseDurationMs) * 1_000_000n;
+    const acting = await group.nextActing(killedAt, victim, leaseDurationMs * 3);
+    samples.push(nsToMs(acting - expiry));
+    await group.restart(victim);
+    await sleep(settleMs);
+    log(
+      `${group.kind}: crash ${i + 1}/${count}: acting ${Math.round(nsToMs(acting - expiry))} ms after expiry`,
+    );
+  }
+  return samples;
+}
+
+export interface SteadyState {
+  seconds: number;
+  replicas: number;
+  leaseRequestsByVerb: Record<string, number>;
+  requestsPerMinutePerReplica: number;
+  rssMiB: { max: number; mean: number };
+  cpuPercentOfOneCore: number;
+}
+
+/** Steady state over `seconds`: Lease API requests from the apiserver's own metrics, RSS and CPU from /proc. */
+export async function steadyState(
+  group: CandidateGroup,
+  target: ApiTarget,
+  seconds: number,
+): Promise<SteadyState> {
+  const pids = group.pids();
+  const before = await leaseRequestsByVerb(target);
+  const cpuBefore = await Promise.all(pids.map(processUsage));
+  const rss: number[] = [];
+  const until = performance.now() + seconds * 1000;
+  while (performance.now() < until) {
+    for (const usage of await Promise.all(pids.map(processUsage))) rss.push(usage.rssBytes / 2 ** 20);
+    await sleep(Math.min(5_000, Math.max(0, until - performance.now())));
+  }
+  const after = await leaseRequestsByVerb(target);
+  const cpuAfter = await Promise.all(pids.map(processUsage));
+  const byVerb = difference(after, before);
+  const total = Object.values(byVerb).reduce((a, b) => a + b, 0);
+  const cpuSeconds = cpuAfter.reduce((sum, u, i) => sum + u.cpuSeconds - (cpuBefore[i]?.cpuSeconds ?? 0), 0);
+  return {
+    seconds,
+    replicas: pids.length,
+    leaseRequestsByVerb: byVerb,
+    requestsPerMinutePerReplica: Math.round((total / pids.length / (seconds / 60)) * 10) / 10,
+    rssMiB: {
+      max: Math.round(Math.max(...rss) * 10) / 10,
+      mean: Math.round((rss.reduce((a, b) => a + b, 0) / rss.length) * 10) / 10,
+    },
+    cpuPercentOfOneCore: Math.round((cpuSeconds / pids.length / seconds) * 1000) / 10,
+  };
+}
+
+/** GET /leader at a fixed rate (open loop), latency per request. */
+export async function leaderLatency(url: string, ratePerSecond: number, seconds: number): Promise<Summary> {
+  const pool = new Pool(url, { connections: 8 });
+  const samples: number[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  for (let i = 0; i < ratePerSecond * seconds; i++) {
+    const due = start + (i * 1000) / ratePerSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(
+      (async () => {
+        const sent = performance.now();
+        const response = await pool.request({ method: 'GET', path: '/leader' });
+        await response.body.text();
+        samples.push(performance.now() - sent);
+      })(),
+    );
+  }
+  await Promise.all(pending);
+  await pool.close();
+  return summarize(samples);
+}
+
+/** Sidecar demotion (resign) -> the gate's term signal aborted, measured in this process. */
+export async function lossNotification(sidecarUrl: string, count: number): Promise<number[]> {
+  const gate = createLeaderGate({ url: sidecarUrl });
+  const stop = new AbortController();
+  const abortedAt: number[] = [];
+  let terms = 0;
+  const loop = gate.runWhileLeader(
+    async ({ signal }) => {
+      terms++;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      abortedAt.push(performance.now());
+    },
+    { signal: stop.signal },
+  );
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    while (terms <= i) await sleep(5);
+    await sleep(100);
+    const sent = performance.now();
+    await fetch(`${sidecarUrl}/leader/resign?pauseSeconds=0.2`, { method: 'POST' });
+    while (abortedAt.length <= i) await sleep(1);
+    samples.push((abortedAt[i] as number) - sent);
+  }
+  stop.abort();
+  await loop;
+  await gate.close();
+  return samples;
+}
