@@ -11,7 +11,10 @@ export interface LeaderAnswer {
   validForMs: number;
   leaseDurationSeconds: number;
   observedAt: string | null;
+  role: string;
+  known: boolean;
   version: number;
+  lease: string;
 }
 
 export interface StreamEvent {

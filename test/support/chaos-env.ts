@@ -12,6 +12,7 @@ import {
 } from '../../controller/example/derive.ts';
 import { ControlPlane } from '../cluster/control-plane.ts';
 import { renderKubeconfig } from '../cluster/kubeconfig.ts';
+import { sidecarRules } from './cluster.ts';
 import { rawApi } from './raw-api.ts';
 import { Replica } from './replica.ts';
 import { TcpProxy } from './tcp-proxy.ts';
@@ -23,14 +24,7 @@ const sources = ['alpha', 'beta', 'gamma', 'delta'];
 
 /** The chart's Role for the example controller with its sidecar. */
 export const chartRules: V1PolicyRule[] = [
-  {
-    apiGroups: ['coordination.k8s.io'],
-    resources: ['leases'],
-    resourceNames: [leaseName],
-    verbs: ['get', 'watch', 'update', 'patch'],
-  },
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  ...sidecarRules(leaseName),
   {
     apiGroups: [''],
     resources: ['configmaps'],

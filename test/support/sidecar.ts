@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { LeaderAnswer } from '@leasehold/controller';
 import { freePort } from '../cluster/ports.ts';
 
 const sidecarBin = fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
@@ -13,19 +14,7 @@ export const testTimings = {
   safetyMarginSeconds: 1,
 } as const;
 
-export interface LeaderAnswer {
-  name: string;
-  holder: string;
-  identity: string;
-  isLeader: boolean;
-  epoch: number | null;
-  validForMs: number;
-  leaseDurationSeconds: number;
-  observedAt: string | null;
-  role: string;
-  known: boolean;
-  version: number;
-}
+export type { LeaderAnswer } from '@leasehold/controller';
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {

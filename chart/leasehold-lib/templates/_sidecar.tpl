@@ -13,7 +13,14 @@ Every template takes a dict:
   leasehold.sidecar.rbacRules    Role rules for the sidecar (list items)
   leasehold.sidecar.validate     fails with a clear message on invalid combinations
   leasehold.sidecar.appEnv       env entries for your controller container (LEASEHOLD_URL)
+  leasehold.sidecar.volumes      pod volumes the sidecar mounts (a small emptyDir for /tmp: the
+                                 root filesystem is read-only, Node keeps its compile cache there)
 */}}
+
+{{- define "leasehold.sidecar.volumes" -}}
+- name: leasehold-tmp
+  emptyDir: { sizeLimit: 64Mi }
+{{- end -}}
 
 {{- define "leasehold.sidecar.validate" -}}
 {{- $s := .sidecar -}}
@@ -103,6 +110,9 @@ Every template takes a dict:
     httpGet: { path: /readyz, port: probes }
     periodSeconds: 5
     timeoutSeconds: 3
+  volumeMounts:
+    - name: leasehold-tmp
+      mountPath: /tmp
   resources:
     {{- toYaml $s.resources | nindent 4 }}
   securityContext:
