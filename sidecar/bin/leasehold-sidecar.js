@@ -9,7 +9,9 @@ import { dirname, join } from 'node:path';
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major > 22 || (major === 22 && minor >= 19)) {
   // Cache compiled code on disk: start-up is dominated by compiling @kubernetes/client-node.
-  module.enableCompileCache?.(process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'leasehold-node-compile-cache'));
+  module.enableCompileCache?.(
+    process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'leasehold-node-compile-cache'),
+  );
   const { main } = await import('../src/main.ts');
   process.exitCode = await main(process.argv.slice(2), process.env);
 } else {
