@@ -15,11 +15,12 @@ export function watchAppHealth(options: {
   logger: Logger;
 }): { stop(): void } {
   const { source, clock, logger } = options;
-  let lastHealthyAt = clock.now();
+  // Counted from the first failed check, so the app has failed for at least unhealthySeconds.
+  let failingSince: number | undefined;
   let stopped = false;
   const timer = setInterval(async () => {
     if (stopped || !source.isLeader()) {
-      lastHealthyAt = clock.now();
+      failingSince = undefined;
       return;
     }
     const ok = await fetch(options.url, { signal: AbortSignal.timeout(900) })
@@ -27,15 +28,16 @@ export function watchAppHealth(options: {
       .catch(() => false);
     const now = clock.now();
     if (ok) {
-      lastHealthyAt = now;
+      failingSince = undefined;
       return;
     }
-    if (now - lastHealthyAt >= options.unhealthySeconds * 1000 && source.isLeader()) {
+    failingSince ??= now;
+    if (now - failingSince >= options.unhealthySeconds * 1000 && source.isLeader()) {
       logger.warn(
-        { url: options.url, unhealthyForMs: Math.round(now - lastHealthyAt) },
+        { url: options.url, unhealthyForMs: Math.round(now - failingSince) },
         'app unhealthy; resigning',
       );
-      lastHealthyAt = now;
+      failingSince = undefined;
       await source.resign(options.resignPauseMs).catch((err) => logger.warn({ err }, 'resign failed'));
     }
   }, 1_000);

@@ -91,44 +91,47 @@ test('app health tie: a leader whose app fails its health URL resigns, another t
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/healthz`;
-  const group = await Promise.all(
-    ['health-0', 'health-1'].map((podName, i) =>
-      SidecarProcess.start({
-        namespace,
-        leaseName: 'health',
-        podName,
-        kubeconfig,
-        // Only the first replica's app is watched (and will fail); the other's app has no URL.
-        env: i === 0 ? { APP_HEALTH_URL: url, APP_UNHEALTHY_SECONDS: '1', RESIGN_PAUSE_SECONDS: '5' } : {},
-      }),
-    ),
-  );
-  sidecars.push(...group);
-  const [watched, other] = group as [SidecarProcess, SidecarProcess];
-  // Make the watched replica the leader: the other resigns until it is.
-  await waitUntil(
-    'the watched replica to lead',
-    async () => {
-      if ((await watched.leader()).isLeader) return true;
-      if ((await other.leader()).isLeader)
-        await fetch(`${other.url}/leader/resign?pauseSeconds=2`, { method: 'POST' });
-      return undefined;
-    },
-    leaseDurationMs * 4,
-    200,
-  );
-  healthy = false;
-  const failedAt = performance.now();
-  await waitUntil(
-    'the unhealthy leader to resign',
-    async () => ((await watched.leader()).isLeader ? undefined : true),
-    5_000,
-  );
-  assert.ok(performance.now() - failedAt >= 900, 'resigned before APP_UNHEALTHY_SECONDS');
-  await waitUntil(
-    'the other replica to lead',
-    async () => ((await other.leader()).isLeader ? true : undefined),
-    3_000,
-  );
-  server.close();
+  try {
+    const group = await Promise.all(
+      ['health-0', 'health-1'].map((podName, i) =>
+        SidecarProcess.start({
+          namespace,
+          leaseName: 'health',
+          podName,
+          kubeconfig,
+          // Only the first replica's app is watched (and will fail); the other's app has no URL.
+          env: i === 0 ? { APP_HEALTH_URL: url, APP_UNHEALTHY_SECONDS: '1', RESIGN_PAUSE_SECONDS: '5' } : {},
+        }),
+      ),
+    );
+    sidecars.push(...group);
+    const [watched, other] = group as [SidecarProcess, SidecarProcess];
+    // Make the watched replica the leader: the other resigns until it is.
+    await waitUntil(
+      'the watched replica to lead',
+      async () => {
+        if ((await watched.leader()).isLeader) return true;
+        if ((await other.leader()).isLeader)
+          await fetch(`${other.url}/leader/resign?pauseSeconds=2`, { method: 'POST' });
+        return undefined;
+      },
+      leaseDurationMs * 4,
+      200,
+    );
+    healthy = false;
+    const failedAt = performance.now();
+    await waitUntil(
+      'the unhealthy leader to resign',
+      async () => ((await watched.leader()).isLeader ? undefined : true),
+      5_000,
+    );
+    assert.ok(performance.now() - failedAt >= 1_000, 'resigned before APP_UNHEALTHY_SECONDS');
+    await waitUntil(
+      'the other replica to lead',
+      async () => ((await other.leader()).isLeader ? true : undefined),
+      3_000,
+    );
+  } finally {
+    server.close();
+  }
 });
