@@ -62,45 +62,57 @@ async function nextHolder(previous: string, from: number): Promise<string> {
 const kindOf = (holder: string) => (holder.startsWith('go-') ? 'client-go' : 'leasehold');
 const nameOf = (holder: string) => holder.slice(0, holder.lastIndexOf('_'));
 
+/** Stops (SIGTERM) or kills one candidate by name, whichever kind it is. */
+async function disrupt(name: string, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  const peer = peers.get(name);
+  const replica = env.replicas.find((r) => r.name === name) as Replica | undefined;
+  if (peer) {
+    await peer.stop(signal);
+    if (signal === 'SIGKILL') {
+      appendFileSync(
+        join(env.recordDir, `${name}.jsonl`),
+        `${JSON.stringify({ replica: name, type: 'killed', atNs: String(process.hrtime.bigint()) })}\n`,
+      );
+    }
+  } else if (replica) {
+    if (signal === 'SIGTERM') await replica.stop('SIGTERM');
+    else await env.kill(replica);
+  } else assert.fail(`unknown candidate ${name}`);
+}
+
+async function restart(name: string): Promise<void> {
+  if (peers.has(name)) await startPeer(name);
+  else await env.startReplica(name);
+}
+
 test('mixed candidates: kills and graceful stops in both directions, every hand-over completes', async () => {
-  const first = await lease.waitFor((e) => e.holderIdentity !== '', leaseDurationMs * 4);
-  let holder = first.holderIdentity;
-  const seen = new Set<string>();
-  const crossings = () =>
-    [...seen].filter(
-      (s) => !s.startsWith('leasehold -> leasehold') && !s.startsWith('client-go -> client-go'),
-    ).length;
-  for (let round = 0; round < 16 && crossings() < 4; round++) {
-    const graceful = round % 2 === 0;
-    const name = nameOf(holder);
+  let holder = (await lease.waitFor((e) => e.holderIdentity !== '', leaseDurationMs * 4)).holderIdentity;
+  const seen: string[] = [];
+  // Each round hands over to the other kind: the leader's same-kind standby steps aside first, so the
+  // next leader must come from the other library. Graceful and kill alternate.
+  for (let round = 0; round < 4; round++) {
+    const signal = round % 4 < 2 ? 'SIGTERM' : 'SIGKILL';
+    const leader = nameOf(holder);
+    const sameKind = ['go-0', 'go-1', 'lh-0', 'lh-1'].filter(
+      (n) => n !== leader && kindOf(n) === kindOf(leader),
+    );
+    for (const name of sameKind) await disrupt(name, 'SIGTERM');
     const from = lease.events.length;
-    const peer = peers.get(name);
-    const replica = env.replicas.find((r) => r.name === name) as Replica | undefined;
-    if (peer) {
-      if (graceful) await peer.stop('SIGTERM');
-      else {
-        await peer.stop('SIGKILL');
-        appendFileSync(
-          join(env.recordDir, `${name}.jsonl`),
-          `${JSON.stringify({ replica: name, type: 'killed', atNs: String(process.hrtime.bigint()) })}\n`,
-        );
-      }
-    } else if (replica) {
-      if (graceful) await replica.stop('SIGTERM');
-      else await env.kill(replica);
-    } else assert.fail(`unknown holder ${holder}`);
+    await disrupt(leader, signal);
     const next = await nextHolder(holder, from);
-    seen.add(`${kindOf(holder)} -> ${kindOf(next)} (${graceful ? 'graceful' : 'kill'})`);
-    if (peer) await startPeer(name);
-    else await env.startReplica(name);
+    seen.push(`${kindOf(holder)} -> ${kindOf(next)} (${signal === 'SIGTERM' ? 'graceful' : 'kill'})`);
+    assert.notEqual(kindOf(next), kindOf(holder));
+    for (const name of [leader, ...sameKind]) await restart(name);
     holder = next;
   }
-  process.stderr.write(`[interop] hand-overs seen: ${[...seen].sort().join('; ')}\n`);
-  for (const direction of ['client-go -> leasehold', 'leasehold -> client-go']) {
-    assert.ok(
-      [...seen].some((s) => s.startsWith(direction)),
-      `no ${direction} hand-over happened`,
-    );
+  process.stderr.write(`[interop] hand-overs seen: ${seen.join('; ')}\n`);
+  for (const expected of [
+    'client-go -> leasehold (graceful)',
+    'leasehold -> client-go (graceful)',
+    'client-go -> leasehold (kill)',
+    'leasehold -> client-go (kill)',
+  ]) {
+    assert.ok(seen.includes(expected), `missing ${expected}`);
   }
 });
 
