@@ -3,7 +3,7 @@
 // both directions; every hand-over must complete and the checker must find no two acting at once.
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ChaosEnv, leaseName, namespace } from '../support/chaos-env.ts';
@@ -80,6 +80,22 @@ async function disrupt(name: string, signal: 'SIGTERM' | 'SIGKILL'): Promise<voi
   } else assert.fail(`unknown candidate ${name}`);
 }
 
+/** Waits until `name` records the start of a term after `afterNs` (acting, not just holding the Lease). */
+async function waitActing(name: string, afterNs: bigint): Promise<void> {
+  const file = join(env.recordDir, `${name}.jsonl`);
+  const deadline = performance.now() + leaseDurationMs * 2;
+  for (;;) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    const started = text
+      .split('\n')
+      .filter((line) => line.includes('"term-start"'))
+      .some((line) => BigInt((JSON.parse(line) as { atNs: string }).atNs) > afterNs);
+    if (started) return;
+    assert.ok(performance.now() < deadline, `${name} holds the Lease but never started acting`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function restart(name: string): Promise<void> {
   if (peers.has(name)) await startPeer(name);
   else await env.startReplica(name);
@@ -98,8 +114,10 @@ test('mixed candidates: kills and graceful stops in both directions, every hand-
     );
     for (const name of sameKind) await disrupt(name, 'SIGTERM');
     const from = lease.events.length;
+    const disruptedAt = process.hrtime.bigint();
     await disrupt(leader, signal);
     const next = await nextHolder(holder, from);
+    await waitActing(nameOf(next), disruptedAt);
     seen.push(`${kindOf(holder)} -> ${kindOf(next)} (${signal === 'SIGTERM' ? 'graceful' : 'kill'})`);
     assert.notEqual(kindOf(next), kindOf(holder));
     for (const name of [leader, ...sameKind]) await restart(name);
