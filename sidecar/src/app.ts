@@ -36,6 +36,8 @@ const routeMethods: Record<string, string[]> = {
   '/metrics': ['GET', 'HEAD'],
 };
 
+const probePaths = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** Builds the HTTP API without listening; tests drive it with app.inject(). */
 export async function buildApp(
   options: AppOptions,
@@ -71,8 +73,9 @@ export async function buildApp(
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
-    const allowed = routeMethods[path];
-    if (allowed && !(options.probesOnly && !path.endsWith('z') && path !== '/metrics')) {
+    const served = !options.probesOnly || probePaths.has(path);
+    const allowed = served ? routeMethods[path] : undefined;
+    if (allowed) {
       reply
         .code(405)
         .header('allow', allowed.join(', '))

@@ -457,8 +457,9 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
 
   #changed(): void {
     this.#version++;
-    this.#hooks.stateChanged(this.snapshot());
-    this.emit('change', this.snapshot());
+    const snapshot = this.snapshot();
+    this.#hooks.stateChanged(snapshot);
+    this.emit('change', snapshot);
   }
 
   #isConflict(err: unknown): boolean {

@@ -81,8 +81,10 @@ async function run(config: Config, log: Logger): Promise<number> {
       {
         apiError(err) {
           if (!(err instanceof KubernetesApiError)) return;
+          // The RBAC hint once per spell of 403s; the elector already logs every failure, throttled.
+          const newlyForbidden = err.httpStatus === 403 && lastApiError?.code !== err.code;
           lastApiError = { code: err.code, message: err.message };
-          if (err.httpStatus === 403)
+          if (newlyForbidden)
             log.error(
               { code: err.code },
               `${err.message}; grant get/watch/update on leases (see docs/errors.md)`,
