@@ -1,9 +1,10 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { AppSessions } from './app-sessions.ts';
-import { LeaseholdError } from './errors.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { type ErrorCode, LeaseholdError } from './errors.ts';
 import type { LeaderSource } from './leader-source.ts';
+import { PromiseLedger } from './promise-ledger.ts';
 import { healthRoutes } from './routes/health.ts';
 import { leaderRoutes } from './routes/leader.ts';
 import { watchRoute } from './routes/watch.ts';
@@ -13,7 +14,11 @@ export interface AppOptions {
   registry: Registry;
   /** `namespace/name` of the Lease, echoed in answers. */
   lease: string;
-  sessions?: AppSessions;
+  /** Where every "leader" answer is recorded as a promise (shared with the elector's hand-off). */
+  ledger?: PromiseLedger;
+  clock?: Clock;
+  /** The longest promise for clients without a gate session. Default 500 ms. */
+  sessionlessValidityMs?: number;
   resignPauseSeconds?: number;
   heartbeatMs?: number;
   maxWatchers?: number;
@@ -38,6 +43,12 @@ const routeMethods: Record<string, string[]> = {
 
 const probePaths = new Set(['/healthz', '/readyz', '/metrics']);
 
+// Client errors fastify raises itself keep their status, with a code of ours.
+const clientErrorCodes: Record<number, ErrorCode> = {
+  413: 'LEASEHOLD_PAYLOAD_TOO_LARGE',
+  415: 'LEASEHOLD_UNSUPPORTED_MEDIA_TYPE',
+};
+
 /** Builds the HTTP API without listening; tests drive it with app.inject(). */
 export async function buildApp(
   options: AppOptions,
@@ -51,7 +62,14 @@ export async function buildApp(
     ajv: { customOptions: { removeAdditional: false } },
   });
   const stats = { openWatchers: 0 };
-  const sessions = options.sessions ?? new AppSessions();
+  const clock = options.clock ?? systemClock;
+  const answering = {
+    source: options.source,
+    ledger: options.ledger ?? new PromiseLedger(clock),
+    clock,
+    lease: options.lease,
+    sessionlessValidityMs: options.sessionlessValidityMs ?? 500,
+  };
 
   app.setErrorHandler((error: FastifyError | LeaseholdError, request, reply) => {
     if (error instanceof LeaseholdError) {
@@ -60,11 +78,11 @@ export async function buildApp(
         .send({ code: error.code, message: error.message, details: error.details });
       return;
     }
-    if (
-      error.validation ||
-      (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)
-    ) {
-      reply.code(400).send({ code: 'LEASEHOLD_BAD_REQUEST', message: error.message });
+    const status = error.validation ? 400 : (error.statusCode ?? 500);
+    if (status >= 400 && status < 500) {
+      reply
+        .code(status)
+        .send({ code: clientErrorCodes[status] ?? 'LEASEHOLD_BAD_REQUEST', message: error.message });
       return;
     }
     request.log.error({ err: error }, 'request failed');
@@ -97,17 +115,9 @@ export async function buildApp(
     maxEventLoopDelayMs: options.maxEventLoopDelayMs ?? 2_000,
   });
   if (!options.probesOnly) {
-    await app.register(leaderRoutes, {
-      source: options.source,
-      sessions,
-      lease: options.lease,
-      resignPauseSeconds: options.resignPauseSeconds ?? 3,
-      heartbeatMs: options.heartbeatMs ?? 5_000,
-    });
+    await app.register(leaderRoutes, { ...answering, resignPauseSeconds: options.resignPauseSeconds ?? 3 });
     await app.register(watchRoute, {
-      source: options.source,
-      sessions,
-      lease: options.lease,
+      ...answering,
       heartbeatMs: options.heartbeatMs ?? 5_000,
       maxWatchers: options.maxWatchers ?? 1_000,
       stats,

@@ -134,14 +134,15 @@ export const optionSpecs = [
     description: 'false = single-replica mode: always leader, no Lease, said loudly in the log.',
   },
   {
-    key: 'shutdownAppTimeoutSeconds',
-    env: 'SHUTDOWN_APP_TIMEOUT_SECONDS',
-    flag: '--shutdown-app-timeout-seconds',
+    key: 'sessionlessValiditySeconds',
+    env: 'SESSIONLESS_VALIDITY_SECONDS',
+    flag: '--sessionless-validity-seconds',
     type: 'number',
-    default: 5,
+    default: 0.5,
     min: 0,
-    max: 600,
-    description: 'On SIGTERM or resign: how long to wait for gated apps to report idle before releasing.',
+    max: 3600,
+    description:
+      'The longest a "leader" answer to a client without a gate session may be acted on (validForMs); a graceful hand-over waits at most this long for such clients.',
   },
   {
     key: 'resignPauseSeconds',

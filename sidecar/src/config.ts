@@ -20,7 +20,7 @@ export interface Config {
   readonly probePort: number;
   readonly kubeconfig: string | undefined;
   readonly enableLeaderElection: boolean;
-  readonly shutdownAppTimeoutSeconds: number;
+  readonly sessionlessValiditySeconds: number;
   readonly resignPauseSeconds: number;
   readonly emitEvents: boolean;
   readonly podRoleLabel: boolean;

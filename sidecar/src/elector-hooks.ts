@@ -1,16 +1,19 @@
 import type { ElectionSnapshot } from './elector.ts';
+import type { DemotionReason } from './lease/protocol.ts';
 
 /** What the elector tells the rest of the sidecar (metrics, Events, pod labels) and asks of it. */
 export interface ElectorHooks {
   stateChanged(snapshot: ElectionSnapshot): void;
   acquired(epoch: number): void;
-  demoted(reason: string, epoch: number): void;
+  demoted(reason: DemotionReason, epoch: number): void;
   released(): void;
   renewed(durationSeconds: number): void;
   apiError(err: unknown): void;
   conflict(): void;
-  /** Resolves when the gated app has stopped its leader work (bounded by the caller's timeout). */
-  waitForAppIdle(): Promise<void>;
+  /** A hand-over waited this long for the promises already made before releasing. */
+  promisesWaited(seconds: number): void;
+  /** Resolves once every "leader" answer given so far has run out or been given back (the ledger). */
+  promisesKept(): Promise<void>;
 }
 
 export const noHooks: ElectorHooks = {
@@ -21,13 +24,16 @@ export const noHooks: ElectorHooks = {
   renewed() {},
   apiError() {},
   conflict() {},
-  waitForAppIdle: async () => {},
+  promisesWaited() {},
+  promisesKept: async () => {},
 };
 
-/** Calls every hook set in order; the first waitForAppIdle that is not the default wins. */
+type Notification = Exclude<keyof ElectorHooks, 'promisesKept'>;
+
+/** Calls every hook set, in order; promisesKept resolves when all parts' have. */
 export function combineHooks(...parts: Partial<ElectorHooks>[]): ElectorHooks {
   const each =
-    <K extends Exclude<keyof ElectorHooks, 'waitForAppIdle'>>(key: K) =>
+    <K extends Notification>(key: K) =>
     (...args: Parameters<ElectorHooks[K]>): void => {
       for (const part of parts)
         (part[key] as ((...a: Parameters<ElectorHooks[K]>) => void) | undefined)?.(...args);
@@ -40,8 +46,9 @@ export function combineHooks(...parts: Partial<ElectorHooks>[]): ElectorHooks {
     renewed: each('renewed'),
     apiError: each('apiError'),
     conflict: each('conflict'),
-    waitForAppIdle: async () => {
-      await Promise.all(parts.map((part) => part.waitForAppIdle?.()));
+    promisesWaited: each('promisesWaited'),
+    promisesKept: async () => {
+      await Promise.all(parts.map((part) => part.promisesKept?.()));
     },
   };
 }

@@ -8,13 +8,20 @@ import { KubernetesApiError, LeaseholdError } from './errors.ts';
 import type { LeaseApi } from './lease/api.ts';
 import { formatMicroTime } from './lease/micro-time.ts';
 import {
-  compareResourceVersions,
-  type LeaseRecord,
-  type RawLease,
-  readRecord,
-  sameRecord,
-  withSpec,
-} from './lease/record.ts';
+  afterRenew,
+  type Decision,
+  type DemotionReason,
+  decide,
+  type ElectionTimings,
+  type ElectorState,
+  type Leadership,
+  leaderVerdict,
+  observe,
+  releaseSpec,
+  requestTimeoutMs,
+  validityMs,
+} from './lease/protocol.ts';
+import { type RawLease, withSpec } from './lease/record.ts';
 import { LeaseWatcher } from './lease/watcher.ts';
 
 export type ElectorConfig = Pick<
@@ -28,7 +35,7 @@ export type ElectorConfig = Pick<
   | 'safetyMarginSeconds'
 >;
 
-export type Role = 'starting' | 'follower' | 'leader' | 'paused' | 'stopping' | 'stopped';
+export type Role = 'starting' | 'follower' | 'leader' | 'paused' | 'releasing' | 'stopping' | 'stopped';
 
 /** What the elector knows, computed when asked: "am I leader" is judged on the monotonic clock now. */
 export interface ElectionSnapshot {
@@ -47,28 +54,19 @@ export interface ElectionSnapshot {
   version: number;
 }
 
-interface Observation {
-  lease: RawLease | undefined;
-  record: LeaseRecord | undefined;
-  /** Monotonic time the record last changed as we saw it: the base of expiry. */
-  changedAt: number;
-  /** Monotonic time the API last confirmed this state. */
-  confirmedAt: number;
-  wallObservedAt: number;
-  stale: boolean;
-}
-
-interface Leadership {
-  epoch: number;
-  /** Monotonic time the last successful renew (or the acquire) was sent: the base of validity. */
-  renewSentAt: number;
-  validUntil: number;
-  lastRenewWallMs: number;
+export function electionTimings(config: ElectorConfig): ElectionTimings {
+  return {
+    leaseDurationMs: config.leaseDurationSeconds * 1000,
+    renewDeadlineMs: config.renewDeadlineSeconds * 1000,
+    retryPeriodMs: config.retryPeriodSeconds * 1000,
+    safetyMarginMs: config.safetyMarginSeconds * 1000,
+  };
 }
 
 /**
- * The election state machine, following client-go's Lease protocol (see docs/architecture.md):
- * one action at a time, a watch for instant notice, takeover scheduled for the exact expiry instant.
+ * Runs the Lease protocol (lease/protocol.ts decides, this performs): one API call at a time, a watch for
+ * instant notice, the next wake-up at the latest of every constraint. Letting the Lease go (SIGTERM,
+ * resign) is demote → wait until every promise is kept → release.
  */
 export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   readonly #config: ElectorConfig;
@@ -78,43 +76,45 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   readonly #hooks: ElectorHooks;
   readonly #watcher: LeaseWatcher;
   readonly #errorLog: LogThrottle;
-  readonly #requestTimeoutMs: number;
-  readonly #validityMs: number;
-  #observation: Observation | undefined;
-  #leading: Leadership | undefined;
+  readonly #state: ElectorState;
   #role: Role = 'starting';
   #version = 0;
-  #maxTransitionsSeen = -1;
-  #pausedUntil = 0;
   #failures = 0;
   #timer: Timer | undefined;
   #deadlineTimer: Timer | undefined;
-  #running: Promise<void> | undefined;
-  #rerun = false;
+  #busy: Promise<void> | undefined;
+  #lettingGo: Promise<void> | undefined;
   #warnedStrategy = false;
-  #handingOff = false;
+  #publishedKey = '';
 
   constructor(options: {
     config: ElectorConfig;
     api: LeaseApi;
     clock: Clock;
     logger: Logger;
-    hooks?: ElectorHooks;
+    hooks?: Partial<ElectorHooks>;
   }) {
     super();
-    const { config } = options;
-    this.#config = config;
+    this.#config = options.config;
     this.#api = options.api;
     this.#clock = options.clock;
     this.#log = options.logger;
-    this.#hooks = options.hooks ?? noHooks;
+    this.#hooks = { ...noHooks, ...options.hooks };
     this.#errorLog = new LogThrottle(30_000, () => this.#clock.now());
-    this.#requestTimeoutMs = (config.renewDeadlineSeconds * 1000) / 2;
-    this.#validityMs =
-      Math.min(config.renewDeadlineSeconds, config.leaseDurationSeconds - config.safetyMarginSeconds) * 1000;
+    this.#state = {
+      identity: options.config.identity,
+      leaseDurationSeconds: options.config.leaseDurationSeconds,
+      timings: electionTimings(options.config),
+      phase: 'campaigning',
+      observation: undefined,
+      leading: undefined,
+      pausedUntil: Number.NEGATIVE_INFINITY,
+      backoffUntil: Number.NEGATIVE_INFINITY,
+      maxTransitionsSeen: -1,
+    };
     this.#watcher = new LeaseWatcher(this.#api, this.#clock, this.#log, {
-      onObject: (lease) => this.#observe(lease, 'watch'),
-      onDeleted: () => this.#observe(undefined, 'watch'),
+      onObject: (lease) => this.#observe(lease),
+      onDeleted: () => this.#observe(undefined),
       onError: (err) => this.#hooks.apiError(err),
     });
   }
@@ -122,17 +122,18 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   start(): void {
     this.#log.info({ identity: this.#config.identity }, 'campaigning for the lease');
     this.#watcher.start();
-    this.#kick(0);
+    this.#poke();
   }
 
   isLeader(): boolean {
-    return this.#leading !== undefined && this.#clock.now() < this.#leading.validUntil;
+    return this.#leadingNow() !== undefined;
   }
 
   snapshot(): ElectionSnapshot {
     const now = this.#clock.now();
-    const leading = this.#leading !== undefined && now < this.#leading.validUntil ? this.#leading : undefined;
-    const record = this.#observation?.record;
+    const leading = this.#leadingNow(now);
+    const observation = this.#state.observation;
+    const record = observation?.record;
     return {
       role: this.#role,
       identity: this.#config.identity,
@@ -145,204 +146,220 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
           : null,
       validForMs: leading ? Math.floor(leading.validUntil - now) : 0,
       leaseDurationSeconds: this.#config.leaseDurationSeconds,
-      observedAt: this.#observation ? formatMicroTime(this.#observation.wallObservedAt) : null,
-      known: this.#observation !== undefined,
+      observedAt: observation ? formatMicroTime(observation.wallObservedAt) : null,
+      known: observation !== undefined,
       version: this.#version,
     };
   }
 
-  /** Gives up leadership: demote, wait for the app, release, then stay out for `pauseMs`. */
+  /** Gives up leadership: demote, wait until every promise is kept, release, stay out for `pauseMs`. */
   async resign(pauseMs: number): Promise<void> {
     if (!this.isLeader()) throw new LeaseholdError('LEASEHOLD_NOT_LEADER');
-    this.#pausedUntil = this.#clock.now() + pauseMs;
-    this.#demote('resigned');
-    this.#setRole('paused');
-    await this.#handOff();
-    this.#kick(pauseMs);
+    await this.#letGo('resigned', pauseMs);
   }
 
-  /** SIGTERM: demote first (clients are told), wait for the app, release the Lease, stop. */
+  /** SIGTERM: demote (clients are told), wait until every promise is kept, release the Lease, stop. */
   async stop(): Promise<void> {
-    if (this.#role === 'stopping' || this.#role === 'stopped') return;
-    const wasLeader = this.#leading !== undefined;
+    if (this.#state.phase === 'stopping' || this.#state.phase === 'stopped') return;
+    const lettingGo = this.#lettingGo;
+    this.#state.phase = 'stopping';
+    this.#timer?.cancel();
     this.#demote('shutdown');
-    this.#setRole('stopping');
-    this.#timer?.cancel();
-    await this.#running;
-    if (wasLeader) await this.#handOff();
+    this.#publish();
+    await lettingGo;
+    await this.#busy;
+    if (this.#holdsLease()) await this.#keepPromisesThenRelease();
     await this.#watcher.stop();
-    this.#setRole('stopped');
+    this.#state.phase = 'stopped';
+    this.#publish();
   }
 
-  async #handOff(): Promise<void> {
-    this.#handingOff = true;
-    try {
-      await this.#hooks.waitForAppIdle();
-      await this.#running;
-      await this.#release();
-    } finally {
-      this.#handingOff = false;
-    }
+  // ---- the loop: decide, perform, repeat ----------------------------------------------------------
+
+  /** Decides again now, unless a call is in flight (the loop decides again when it returns). */
+  #poke(): void {
+    if (this.#busy) return;
+    this.#busy = this.#loop().finally(() => {
+      this.#busy = undefined;
+    });
   }
 
-  // ---- scheduling: one action at a time ------------------------------------------------------------
-
-  #kick(delayMs: number): void {
-    if (this.#role === 'stopping' || this.#role === 'stopped') return;
-    this.#timer?.cancel();
-    this.#timer = this.#clock.setTimeout(() => void this.#run(), Math.max(0, delayMs));
-  }
-
-  async #run(): Promise<void> {
-    if (this.#running) {
-      this.#rerun = true;
-      return;
-    }
-    const running = (async () => {
-      do {
-        this.#rerun = false;
-        try {
-          await this.#step();
-        } catch (err) {
-          this.#onApiError(err);
-        }
-      } while (this.#rerun && this.#role !== 'stopping' && this.#role !== 'stopped');
-    })();
-    this.#running = running;
-    await running;
-    this.#running = undefined;
-  }
-
-  async #step(): Promise<void> {
-    if (this.#role === 'stopping' || this.#role === 'stopped' || this.#handingOff) return;
-    const now = this.#clock.now();
-    if (this.#leading) {
-      if (now >= this.#leading.validUntil) {
-        this.#demote('renew-deadline');
-        return this.#kick(0);
+  async #loop(): Promise<void> {
+    for (;;) {
+      this.#timer?.cancel();
+      const now = this.#clock.now();
+      const decision = decide(this.#state, now, this.#clock.wallNow());
+      this.#publish();
+      if (decision.kind === 'wait') {
+        if (Number.isFinite(decision.until))
+          this.#timer = this.#clock.setTimeout(() => this.#poke(), decision.until - now);
+        return;
       }
-      const dueIn = this.#nextRenewAt(this.#leading) - now;
-      if (dueIn > 0) return this.#kick(dueIn);
-      return this.#renew(this.#leading);
+      try {
+        await this.#perform(decision);
+      } catch (err) {
+        this.#onApiError(err);
+      }
     }
-    if (now < this.#pausedUntil) return this.#kick(this.#pausedUntil - now);
-    if (this.#role === 'paused') this.#setRole('follower');
-
-    // Re-read now and then in case the watch died silently; not at the expiry instant itself (that
-    // would add a round trip to every takeover): a stale view only costs a 409 and a re-read.
-    const resyncMs = this.#config.leaseDurationSeconds * 2000;
-    if (!this.#observation || this.#observation.stale || now - this.#observation.confirmedAt > resyncMs) {
-      this.#observe(await this.#api.get(this.#requestTimeoutMs), 'get');
-    }
-    const observation = this.#observation as Observation;
-    const record = observation.record;
-    if (!record) return this.#acquire(undefined);
-    if (record.strategy) {
-      if (!this.#warnedStrategy)
-        this.#log.warn({ strategy: record.strategy }, 'lease uses coordinated election; not acquiring');
-      this.#warnedStrategy = true;
-      return this.#kick(resyncMs);
-    }
-    if (record.holderIdentity !== '' && record.holderIdentity !== this.#config.identity) {
-      const expiresAt = observation.changedAt + this.#durationMsOf(record);
-      if (now < expiresAt) return this.#kick(Math.min(expiresAt - now, resyncMs));
-    }
-    return this.#acquire(observation);
   }
 
-  // ---- protocol actions -------------------------------------------------------------------------
+  async #perform(decision: Exclude<Decision, { kind: 'wait' }>): Promise<void> {
+    switch (decision.kind) {
+      case 'demote':
+        this.#demote(decision.reason);
+        return;
+      case 'read':
+        this.#observe(await this.#api.get(decision.timeoutMs));
+        this.#succeeded();
+        return;
+      case 'acquire':
+        return this.#acquire(decision);
+      case 'renew':
+        return this.#renew(decision);
+    }
+  }
 
-  async #acquire(observation: Observation | undefined): Promise<void> {
+  async #acquire(decision: Extract<Decision, { kind: 'acquire' }>): Promise<void> {
     const wallMs = this.#clock.wallNow();
-    const time = formatMicroTime(wallMs);
-    const record = observation?.record;
-    const mine = record?.holderIdentity === this.#config.identity;
-    // Fencing epoch: never lower than anything seen, even if the Lease was deleted and re-created.
-    const epoch = mine && record ? record.leaseTransitions : this.#maxTransitionsSeen + 1;
-    const spec = {
-      holderIdentity: this.#config.identity,
-      leaseDurationSeconds: this.#config.leaseDurationSeconds,
-      acquireTime: mine && record?.acquireTime ? record.acquireTime : time,
-      renewTime: time,
-      leaseTransitions: epoch,
-    };
     const sentAt = this.#clock.now();
+    const written = await this.#write(decision.create, decision.spec, decision.timeoutMs);
+    if (!written) return;
+    this.#succeeded();
+    const now = this.#clock.now();
+    const validUntil = sentAt + validityMs(this.#state.timings);
+    if (now < validUntil && this.#state.phase === 'campaigning') {
+      const leading: Leadership = {
+        epoch: decision.epoch,
+        renewSentAt: sentAt,
+        validUntil,
+        lastRenewWallMs: wallMs,
+      };
+      this.#state.leading = leading;
+      this.#armDeadline(leading);
+      this.#log.info(
+        { transition: 'acquired', epoch: decision.epoch, validForMs: Math.floor(validUntil - now) },
+        'became leader',
+      );
+      this.#hooks.acquired(decision.epoch);
+      this.#publish();
+    }
+    this.#observe(written);
+  }
+
+  async #renew(decision: Extract<Decision, { kind: 'renew' }>): Promise<void> {
+    const leading = this.#state.leading;
+    const wallMs = this.#clock.wallNow();
+    const sentAt = this.#clock.now();
+    const written = await this.#write(decision.create, decision.spec, decision.timeoutMs);
+    if (!written) return;
+    this.#succeeded();
+    this.#hooks.renewed((this.#clock.now() - sentAt) / 1000);
+    // An answer that arrives after the deadline, or after a demotion, extends nothing.
+    const next =
+      leading && this.#state.leading === leading
+        ? afterRenew(leading, sentAt, wallMs, this.#clock.now(), this.#state.timings)
+        : undefined;
+    if (next) {
+      this.#state.leading = next;
+      this.#armDeadline(next);
+    }
+    this.#observe(written);
+  }
+
+  /** Creates or updates the Lease; on 409 or 404 it records what that means and returns undefined. */
+  async #write(
+    create: boolean,
+    spec: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<RawLease | undefined> {
+    const base = this.#state.observation?.lease;
     try {
-      const written = observation?.lease
-        ? await this.#api.replace(withSpec(observation.lease, spec), this.#requestTimeoutMs)
-        : await this.#api.create(
-            {
-              apiVersion: 'coordination.k8s.io/v1',
-              kind: 'Lease',
-              metadata: { name: this.#config.leaseName, namespace: this.#config.namespace },
-              spec,
-            },
-            this.#requestTimeoutMs,
-          );
-      this.#failures = 0;
-      this.#becomeLeader(sentAt, wallMs, epoch, written);
+      if (create || !base) {
+        const { leaseName: name, namespace } = this.#config;
+        const lease = {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name, namespace },
+          spec,
+        };
+        return await this.#api.create(lease, timeoutMs);
+      }
+      return await this.#api.replace(withSpec(base, spec), timeoutMs);
     } catch (err) {
-      if (this.#isConflict(err)) {
+      if (!(err instanceof KubernetesApiError)) throw err;
+      if (err.httpStatus === 409) {
+        // Someone else wrote first: read again before deciding anything.
         this.#hooks.conflict();
-        if (this.#observation) this.#observation.stale = true;
-        return this.#kick(0);
+        this.#succeeded();
+        if (this.#state.observation) this.#state.observation.stale = true;
+        return undefined;
+      }
+      if (err.httpStatus === 404 && !create) {
+        this.#succeeded();
+        this.#observe(undefined);
+        return undefined;
       }
       throw err;
     }
   }
 
-  async #renew(leading: Leadership): Promise<void> {
-    const observation = this.#observation;
-    if (!observation?.lease) return this.#demote('lease-deleted');
-    const wallMs = this.#clock.wallNow();
-    const sentAt = this.#clock.now();
-    const body = withSpec(observation.lease, {
-      holderIdentity: this.#config.identity,
-      leaseDurationSeconds: this.#config.leaseDurationSeconds,
-      renewTime: formatMicroTime(wallMs),
+  // ---- letting go ---------------------------------------------------------------------------------
+
+  async #letGo(reason: 'resigned' | 'preferred-holder', pauseMs: number): Promise<void> {
+    if (this.#lettingGo) return this.#lettingGo;
+    this.#state.phase = 'handing-off';
+    this.#timer?.cancel();
+    this.#demote(reason);
+    this.#publish();
+    this.#lettingGo = (async () => {
+      await this.#busy;
+      if (this.#holdsLease()) await this.#keepPromisesThenRelease();
+      // The pause counts from the release, and the elector decides again only once it is over.
+      this.#state.pausedUntil = this.#clock.now() + pauseMs;
+      if (this.#state.phase === 'handing-off') this.#state.phase = 'campaigning';
+      this.#publish();
+      this.#poke();
+    })().finally(() => {
+      this.#lettingGo = undefined;
     });
-    try {
-      const written = await this.#api.replace(
-        body,
-        Math.min(this.#requestTimeoutMs, leading.validUntil - sentAt),
-      );
-      this.#hooks.renewed((this.#clock.now() - sentAt) / 1000);
-      this.#failures = 0;
-      this.#errorLog.reset();
-      this.#observe(written, 'write');
-      // An answer that arrives after the deadline (or after a demotion) does not extend anything.
-      if (this.#leading === leading && this.#clock.now() < leading.validUntil) {
-        leading.renewSentAt = sentAt;
-        leading.validUntil = sentAt + this.#validityMs;
-        leading.lastRenewWallMs = wallMs;
-        this.#armDeadline(leading);
-      }
-      return this.#kick(0);
-    } catch (err) {
-      if (!this.#isConflict(err)) throw err;
-      this.#hooks.conflict();
-      // Someone else wrote the Lease: continue only if a fresh read still names us with our epoch.
-      const fresh = await this.#api.get(this.#requestTimeoutMs);
-      this.#observe(fresh, 'get');
-      return this.#kick(0);
-    }
+    return this.#lettingGo;
   }
 
+  #holdsLease(): boolean {
+    return this.#state.observation?.record?.holderIdentity === this.#config.identity;
+  }
+
+  async #keepPromisesThenRelease(): Promise<void> {
+    const started = this.#clock.now();
+    await this.#hooks.promisesKept();
+    const waitedMs = this.#clock.now() - started;
+    this.#hooks.promisesWaited(waitedMs / 1000);
+    if (waitedMs >= 1) this.#log.info({ waitedMs: Math.round(waitedMs) }, 'promises kept; releasing');
+    await this.#release();
+  }
+
+  /** Writes the release over the Lease as we saw it; the precondition makes it ours or nothing. */
   async #release(): Promise<void> {
+    const timeoutMs = requestTimeoutMs(this.#state.timings);
     try {
-      const fresh = await this.#api.get(this.#requestTimeoutMs);
-      if (!fresh || readRecord(fresh).holderIdentity !== this.#config.identity) {
-        this.#log.info('lease not held by us any more; nothing to release');
-        return;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const lease = this.#state.observation?.lease;
+        if (!lease || !this.#holdsLease()) {
+          this.#log.info('lease not held by us any more; nothing to release');
+          return;
+        }
+        try {
+          const spec = releaseSpec(this.#clock.wallNow());
+          this.#observe(await this.#api.replace(withSpec(lease, spec), timeoutMs));
+          this.#hooks.released();
+          this.#log.info({ transition: 'released' }, 'lease released');
+          return;
+        } catch (err) {
+          if (!(err instanceof KubernetesApiError && err.httpStatus === 409)) throw err;
+          this.#hooks.conflict();
+          this.#observe(await this.#api.get(timeoutMs));
+        }
       }
-      const time = formatMicroTime(this.#clock.wallNow());
-      const released = await this.#api.replace(
-        withSpec(fresh, { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: time, renewTime: time }),
-        this.#requestTimeoutMs,
-      );
-      this.#observe(released, 'write');
-      this.#hooks.released();
-      this.#log.info({ transition: 'released' }, 'lease released');
     } catch (err) {
       this.#hooks.apiError(err);
       this.#log.warn({ err }, 'could not release the lease; followers take over after it expires');
@@ -351,128 +368,103 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
 
   // ---- state ------------------------------------------------------------------------------------
 
-  #observe(lease: RawLease | undefined, source: 'watch' | 'get' | 'write'): void {
-    const previous = this.#observation;
-    const version = lease?.metadata?.resourceVersion;
-    if (
-      lease &&
-      previous?.lease &&
-      (compareResourceVersions(version, previous.lease.metadata?.resourceVersion) ?? 1) < 0
-    ) {
-      return; // an older state delivered late (e.g. a watch event behind our own write)
-    }
+  #leadingNow(now = this.#clock.now()): Leadership | undefined {
+    const leading = this.#state.leading;
+    return this.#state.phase === 'campaigning' && leading && now < leading.validUntil ? leading : undefined;
+  }
+
+  #observe(lease: RawLease | undefined): void {
+    const previous = this.#state.observation;
     const now = this.#clock.now();
-    const record = lease ? readRecord(lease) : undefined;
-    const changed =
-      !previous ||
-      (previous.record === undefined) !== (record === undefined) ||
-      (record !== undefined && previous.record !== undefined && !sameRecord(record, previous.record));
-    if (record) this.#maxTransitionsSeen = Math.max(this.#maxTransitionsSeen, record.leaseTransitions);
-    this.#observation = {
+    const observed = observe(
+      previous,
       lease,
-      record,
-      changedAt: changed || !previous ? now : previous.changedAt,
-      confirmedAt: now,
-      wallObservedAt: this.#clock.wallNow(),
-      stale: false,
-    };
-    if (this.#role === 'starting') this.#setRole('follower');
-    const leading = this.#leading;
-    if (leading) {
-      if (!record) this.#demote('lease-deleted');
-      else if (record.holderIdentity !== this.#config.identity) this.#demote('lost');
-      else if (record.leaseTransitions !== leading.epoch) this.#demote('epoch-changed');
-      else if (record.preferredHolder && record.preferredHolder !== this.#config.identity) {
-        this.#log.info(
-          { preferredHolder: record.preferredHolder },
-          'lease prefers another holder; resigning',
-        );
-        void this.resign(this.#config.leaseDurationSeconds * 1000).catch(() => {});
-      }
-    }
-    if (changed) this.#changed();
-    if (source === 'watch' && !this.#leading) this.#kick(0);
-  }
-
-  #becomeLeader(sentAt: number, wallMs: number, epoch: number, written: RawLease): void {
-    const leading: Leadership = {
-      epoch,
-      renewSentAt: sentAt,
-      validUntil: sentAt + this.#validityMs,
-      lastRenewWallMs: wallMs,
-    };
-    this.#leading = leading;
-    this.#observe(written, 'write');
-    if (this.#leading !== leading) return;
-    this.#setRole('leader');
-    this.#armDeadline(leading);
-    this.#log.info(
-      { transition: 'acquired', epoch, validForMs: Math.floor(leading.validUntil - this.#clock.now()) },
-      'became leader',
+      now,
+      this.#clock.wallNow(),
+      this.#state.timings.leaseDurationMs,
     );
-    this.#hooks.acquired(epoch);
-    this.#changed();
-    this.#kick(0);
+    if (!observed) return; // an older state delivered late (a watch event behind our own write)
+    const next = observed.observation;
+    this.#state.observation = next;
+    const record = next.record;
+    if (record)
+      this.#state.maxTransitionsSeen = Math.max(this.#state.maxTransitionsSeen, record.leaseTransitions);
+    if (record?.strategy && !this.#warnedStrategy) {
+      this.#warnedStrategy = true;
+      this.#log.warn({ strategy: record.strategy }, 'lease uses coordinated election; not acquiring');
+    }
+    const leading = this.#state.leading;
+    const verdict = leading ? leaderVerdict(leading, next, this.#config.identity) : undefined;
+    if (verdict === 'preferred-holder') {
+      this.#log.info({ preferredHolder: record?.preferredHolder }, 'lease prefers another holder; resigning');
+      void this.#letGo('preferred-holder', this.#state.timings.leaseDurationMs);
+    } else if (verdict) this.#demote(verdict);
+    this.#publish();
+    this.#poke();
   }
 
-  #demote(reason: string): void {
-    const leading = this.#leading;
+  #demote(reason: DemotionReason): void {
+    const leading = this.#state.leading;
     if (!leading) return;
-    this.#leading = undefined;
+    this.#state.leading = undefined;
     this.#deadlineTimer?.cancel();
-    if (this.#role === 'leader') this.#setRole('follower');
-    const level = reason === 'shutdown' || reason === 'resigned' ? 'info' : 'warn';
-    this.#log[level]({ transition: 'demoted', reason, epoch: leading.epoch }, 'stopped leading');
+    const planned = reason === 'shutdown' || reason === 'resigned' || reason === 'preferred-holder';
+    this.#log[planned ? 'info' : 'warn'](
+      { transition: 'demoted', reason, epoch: leading.epoch },
+      'stopped leading',
+    );
     this.#hooks.demoted(reason, leading.epoch);
-    this.#changed();
+    this.#publish();
   }
 
+  /** Pushes the loss the moment validity runs out, even while a renewal is still in flight. */
   #armDeadline(leading: Leadership): void {
     this.#deadlineTimer?.cancel();
     this.#deadlineTimer = this.#clock.setTimeout(() => {
-      if (this.#leading === leading && this.#clock.now() >= leading.validUntil) {
+      if (this.#state.leading === leading && this.#clock.now() >= leading.validUntil) {
         this.#demote('renew-deadline');
-        this.#kick(0);
+        this.#poke();
       }
     }, leading.validUntil - this.#clock.now());
   }
 
-  /** Renew every retry period, and never twice within one wall second (client-go compares seconds). */
-  #nextRenewAt(leading: Leadership): number {
-    const retryMs = this.#config.retryPeriodSeconds * 1000;
-    const nextSecondMs = (Math.floor(leading.lastRenewWallMs / 1000) + 1) * 1000 + 1;
-    return leading.renewSentAt + Math.max(retryMs, nextSecondMs - leading.lastRenewWallMs);
+  #roleNow(): Role {
+    const { phase, observation, leading, pausedUntil } = this.#state;
+    if (phase === 'stopped') return 'stopped';
+    if (phase === 'stopping') return 'stopping';
+    if (phase === 'handing-off') return 'releasing';
+    if (!observation) return 'starting';
+    if (leading) return 'leader';
+    if (pausedUntil > this.#clock.now()) return 'paused';
+    return 'follower';
   }
 
-  #durationMsOf(record: LeaseRecord): number {
-    // A missing or unusable duration is judged with our own, never as "already expired".
-    return (record.leaseDurationSeconds ?? this.#config.leaseDurationSeconds) * 1000;
-  }
-
-  #setRole(role: Role): void {
-    if (this.#role === role) return;
-    this.#role = role;
-    this.#changed();
-  }
-
-  #changed(): void {
+  /** Tells listeners when holder, leadership, epoch or role changed; `version` counts those changes. */
+  #publish(): void {
+    this.#role = this.#roleNow();
+    const { role, holder, isLeader, epoch } = this.snapshot();
+    const key = `${role}|${holder}|${isLeader}|${epoch}`;
+    if (key === this.#publishedKey) return;
+    this.#publishedKey = key;
     this.#version++;
     const snapshot = this.snapshot();
     this.#hooks.stateChanged(snapshot);
     this.emit('change', snapshot);
   }
 
-  #isConflict(err: unknown): boolean {
-    return err instanceof KubernetesApiError && err.httpStatus === 409;
+  #succeeded(): void {
+    this.#failures = 0;
+    this.#errorLog.reset();
   }
 
   #onApiError(err: unknown): void {
     this.#hooks.apiError(err);
     this.#failures++;
-    if (this.#observation) this.#observation.stale = true;
+    if (this.#state.observation) this.#state.observation.stale = true;
     const suppressed = this.#errorLog.take();
     if (suppressed !== undefined) this.#log.warn({ err, suppressed }, 'lease API call failed; retrying');
-    const retryMs = this.#config.retryPeriodSeconds * 1000;
-    this.#kick(backoffMs(this.#failures, retryMs / 4, this.#leading ? retryMs / 2 : retryMs * 4));
+    const retryMs = this.#state.timings.retryPeriodMs;
+    const capMs = this.#state.leading ? retryMs / 2 : retryMs * 4;
+    this.#state.backoffUntil = this.#clock.now() + backoffMs(this.#failures, retryMs / 4, capMs);
   }
 }

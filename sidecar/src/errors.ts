@@ -11,6 +11,11 @@ export const errorCatalogue = {
   LEASEHOLD_ROUTE_NOT_FOUND: { status: 404, message: 'no such route' },
   LEASEHOLD_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this route' },
   LEASEHOLD_BAD_REQUEST: { status: 400, message: 'bad request' },
+  LEASEHOLD_PAYLOAD_TOO_LARGE: { status: 413, message: 'request body too large' },
+  LEASEHOLD_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: 'unsupported content type; send application/json',
+  },
   LEASEHOLD_SESSION_NOT_FOUND: { status: 404, message: 'no such gate session' },
   LEASEHOLD_TOO_MANY_WATCHERS: { status: 503, message: 'too many open watch streams' },
   LEASEHOLD_NOT_LEADER: { status: 409, message: 'this replica is not the leader' },

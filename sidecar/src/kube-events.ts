@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { LogThrottle } from './backoff.ts';
 import type { ElectorHooks } from './elector-hooks.ts';
 import type { KubeRequester } from './lease/api.ts';
 import { formatMicroTime } from './lease/micro-time.ts';
+
+const labelRetryMs = 5_000;
 
 export interface KubeIntegrationOptions {
   requester: KubeRequester;
@@ -18,15 +21,16 @@ export interface KubeIntegrationOptions {
 /**
  * Kubernetes-visible traces of leadership: Events on the Lease (reason LeaderElection, as client-go
  * records them) and, when enabled, the pod label leasehold.io/role=leader|follower. Best effort:
- * failures are logged once in a while and never affect the election.
+ * failures are logged at most once a minute (with a count) and never affect the election; a label that
+ * could not be written is tried again every few seconds until it lands.
  */
 export function kubeIntegrationHooks(options: KubeIntegrationOptions): Partial<ElectorHooks> {
   const { requester, namespace, logger } = options;
-  let warned = false;
-  const warnOnce = (err: unknown, what: string): void => {
-    if (warned) return;
-    warned = true;
-    logger.warn({ err }, `could not ${what}; continuing without it`);
+  const throttle = new LogThrottle(60_000, () => performance.now());
+  const warn = (err: unknown, what: string): void => {
+    const suppressed = throttle.take();
+    if (suppressed !== undefined)
+      logger.warn({ err, suppressed }, `could not ${what}; continuing without it`);
   };
 
   const event = (type: 'Normal' | 'Warning', message: string): void => {
@@ -57,20 +61,43 @@ export function kubeIntegrationHooks(options: KubeIntegrationOptions): Partial<E
     };
     requester
       .request('POST', `/api/v1/namespaces/${namespace}/events`, { body, timeoutMs: 5_000 })
-      .catch((err) => warnOnce(err, 'record an Event'));
+      .catch((err) => warn(err, 'record an Event'));
   };
 
+  // The pod label follows leadership; a failed write is retried every few seconds until one lands.
+  let wanted: 'leader' | 'follower' | undefined;
   let labelled: string | undefined;
-  const label = (role: 'leader' | 'follower'): void => {
-    if (!options.podRoleLabel || labelled === role) return;
-    labelled = role;
+  let writing = false;
+  let retry: NodeJS.Timeout | undefined;
+  const syncLabel = (): void => {
+    if (!options.podRoleLabel || writing || wanted === undefined || wanted === labelled) return;
+    const role = wanted;
+    writing = true;
+    clearTimeout(retry);
     requester
       .request('PATCH', `/api/v1/namespaces/${namespace}/pods/${options.podName}`, {
         body: { metadata: { labels: { 'leasehold.io/role': role } } },
         contentType: 'application/merge-patch+json',
         timeoutMs: 5_000,
       })
-      .catch((err) => warnOnce(err, 'label the pod'));
+      .then(
+        () => {
+          labelled = role;
+        },
+        (err) => {
+          warn(err, 'label the pod');
+          retry = setTimeout(syncLabel, labelRetryMs);
+          retry.unref();
+        },
+      )
+      .finally(() => {
+        writing = false;
+        if (labelled === role) syncLabel();
+      });
+  };
+  const label = (role: 'leader' | 'follower'): void => {
+    wanted = role;
+    syncLabel();
   };
 
   return {

@@ -5,7 +5,8 @@ export function createLogger(options: { level: string; format: 'json' | 'pretty'
   const pretty = options.format === 'pretty' || (options.format === 'auto' && process.stdout.isTTY === true);
   return pino({
     level: options.level,
-    base: { component: 'sidecar' },
+    // pid and hostname say nothing in a container; each child logger names its component.
+    base: undefined,
     redact: {
       paths: [
         'token',

@@ -2,13 +2,20 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { ElectionSnapshot } from './elector.ts';
 import type { ElectorHooks } from './elector-hooks.ts';
 import { KubernetesApiError } from './errors.ts';
+import type { PromiseLedger } from './promise-ledger.ts';
+
+export interface Metrics {
+  registry: Registry;
+  hooks: Partial<ElectorHooks>;
+}
 
 /** Prometheus metrics: client-go's leader_election_master_status plus leasehold_*; see docs/api.md. */
 export function createMetrics(options: {
   leaseName: string;
   now: () => number;
   snapshot: () => ElectionSnapshot;
-}) {
+  ledger?: PromiseLedger;
+}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const { leaseName } = options;
@@ -70,6 +77,26 @@ export function createMetrics(options: {
     registers: [registry],
   });
 
+  const promiseWait = new Histogram({
+    name: 'leasehold_handoff_promise_wait_seconds',
+    help: 'How long a hand-over waited, after demoting, for answers already given to run out or be given back.',
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const { ledger } = options;
+  if (ledger) {
+    new Gauge({
+      name: 'leasehold_gate_sessions',
+      help: 'Gate sessions the sidecar knows, by whether their app reports leader work running.',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        this.set({ state: 'active' }, ledger.activeCount);
+        this.set({ state: 'idle' }, ledger.sessionCount - ledger.activeCount);
+      },
+    });
+  }
+
   masterStatus.set({ name: leaseName }, 0);
   isLeader.set(0);
   const hooks: Partial<ElectorHooks> = {
@@ -94,6 +121,9 @@ export function createMetrics(options: {
     },
     conflict() {
       conflicts.inc();
+    },
+    promisesWaited(seconds) {
+      promiseWait.observe(seconds);
     },
   };
   return { registry, hooks };

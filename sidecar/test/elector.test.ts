@@ -1,12 +1,13 @@
-// The election state machine with an injected clock and an in-memory Lease: timing math and protocol
-// decisions, fast and exact. The same behaviour against a real apiserver is in test/integration.
+// The elector's effect loop with an injected clock and an in-memory Lease: each test holds one guard of
+// the election engine and fails when that guard is removed. The rules themselves are table-tested in
+// protocol.test.ts; the same behaviour against a real apiserver is in test/integration.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Elector } from '../src/elector.ts';
-import { type ElectorHooks, noHooks } from '../src/elector-hooks.ts';
-import { flush, ManualClock, MemoryLeaseApi, silentLogger } from './fakes.ts';
+import { Elector, type ElectorConfig } from '../src/elector.ts';
+import type { ElectorHooks } from '../src/elector-hooks.ts';
+import { flush, ManualClock, MemoryLeaseApi, PromiseGate, silentLogger, stopElector } from './fakes.ts';
 
-const config = {
+const defaults: ElectorConfig = {
   leaseName: 'l',
   namespace: 'ns',
   identity: 'me_1',
@@ -17,30 +18,39 @@ const config = {
 };
 const microTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
-function setup(hooks: Partial<ElectorHooks> = {}) {
+function setup(hooks: Partial<ElectorHooks> = {}, config: Partial<ElectorConfig> = {}, startMs = 1_000) {
   const clock = new ManualClock();
-  const api = new MemoryLeaseApi();
-  const elector = new Elector({ config, api, clock, logger: silentLogger, hooks: { ...noHooks, ...hooks } });
+  clock.nowMs = startMs;
+  const api = new MemoryLeaseApi(clock);
+  const elector = new Elector({
+    config: { ...defaults, ...config },
+    api,
+    clock,
+    logger: silentLogger,
+    hooks,
+  });
   return { clock, api, elector };
 }
 
-test('creates a missing Lease: epoch 0, six-digit times, validity min(RD, LD - margin)', async () => {
-  const { clock, api, elector } = setup();
+test('creates a missing Lease: epoch 0, six-digit times, validity min(RD, LD - margin)', async (t) => {
+  const { clock, api, elector } = setup({}, { safetyMarginSeconds: 6 });
+  t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
   const snapshot = elector.snapshot();
   assert.equal(snapshot.isLeader, true);
   assert.equal(snapshot.epoch, 0);
-  assert.equal(snapshot.validForMs, 10_000);
+  assert.equal(snapshot.validForMs, 9_000, 'the margin binds: LD 15 - margin 6 < RD 10');
+  assert.equal(snapshot.role, 'leader');
   assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
   assert.equal(api.lease?.spec?.leaseDurationSeconds, 15);
   assert.match(String(api.lease?.spec?.renewTime), microTime);
   assert.match(String(api.lease?.spec?.acquireTime), microTime);
-  await elector.stop();
 });
 
-test('a follower takes over exactly one lease duration after it last saw the record change', async () => {
+test('a follower takes over exactly one lease duration after it last saw the record change', async (t) => {
   const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
   api.seed({
     holderIdentity: 'other_9',
     leaseDurationSeconds: 15,
@@ -50,6 +60,7 @@ test('a follower takes over exactly one lease duration after it last saw the rec
   elector.start();
   await clock.advance(0);
   assert.equal(elector.snapshot().holder, 'other_9');
+  assert.equal(elector.snapshot().epoch, 4);
   // Old-looking timestamps do not matter: only the local time of the last observed change does.
   await clock.advance(10_000);
   api.externalWrite({ renewTime: '2020-01-01T00:00:10.000000Z' });
@@ -59,24 +70,23 @@ test('a follower takes over exactly one lease duration after it last saw the rec
   assert.equal(elector.isLeader(), true);
   assert.equal(elector.snapshot().epoch, 5);
   assert.equal(api.lease?.spec?.leaseTransitions, 5);
-  await elector.stop();
 });
 
-test('"am I leader" is computed from the clock when asked, not from timers having fired', async () => {
+test('"am I leader" is computed from the clock when asked, not from timers having fired', async (t) => {
   const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
   api.down = true;
-  // An event-loop stall: time passes, no timer runs.
-  clock.nowMs += 10_000;
+  clock.nowMs += 10_000; // an event-loop stall: time passes, no timer runs
   assert.equal(elector.isLeader(), false);
   assert.equal(elector.snapshot().validForMs, 0);
-  await elector.stop();
 });
 
-test('API down: renewals fail, the leader demotes at its deadline and never re-claims blindly', async () => {
+test('API down: the leader demotes at its deadline, and regains its own Lease (same epoch) when the API is back', async (t) => {
   const demotions: string[] = [];
   const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
   api.down = true;
@@ -87,47 +97,142 @@ test('API down: renewals fail, the leader demotes at its deadline and never re-c
   assert.deepEqual(demotions, ['renew-deadline']);
   await clock.advance(60_000);
   assert.equal(elector.isLeader(), false);
-  // Back: the Lease still names us and nobody changed it, so we may renew it (same epoch).
   api.down = false;
   await clock.advance(60_000);
   assert.equal(elector.isLeader(), true);
   assert.equal(elector.snapshot().epoch, 0);
-  await elector.stop();
 });
 
-test('renews every retry period but never twice in one wall second, keeping acquireTime and epoch', async () => {
-  const { clock, api, elector } = setup();
+test('a hung renewal is cut off at the deadline, and the loss is pushed then, not when the call gives up', async (t) => {
+  // LD 8 / RD 6 / margin 6: the request timeout (RD/2 = 3 s) exceeds the validity (LD - margin = 2 s).
+  const changes: boolean[] = [];
+  const { clock, api, elector } = setup(
+    { stateChanged: (s) => changes.push(s.isLeader) },
+    { leaseDurationSeconds: 8, renewDeadlineSeconds: 6, retryPeriodSeconds: 1, safetyMarginSeconds: 6 },
+  );
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.hang = true;
+  await clock.advance(1_999);
+  assert.equal(changes.at(-1), true);
+  const hung = api.calls.filter((c) => c.method === 'replace').at(-1);
+  assert.equal(hung?.timeoutMs, 1_000, 'the renewal sent at +1 s may wait only for the 1 s of validity left');
+  await clock.advance(1);
+  assert.equal(changes.at(-1), false, 'demotion pushed at the deadline');
+});
+
+test('renewals succeed when the validity left is shorter than the request timeout (whole-ms timeouts)', async (t) => {
+  // LD 4 / RD 3 / RP 1 / margin 2: validity 2 s, request timeout 1.5 s; a fractional clock start makes
+  // "validity left" a fraction, which AbortSignal.timeout refuses.
+  const { clock, api, elector } = setup(
+    {},
+    { leaseDurationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1, safetyMarginSeconds: 2 },
+    1_000.37,
+  );
+  t.after(() => stopElector(clock, elector));
+  let lost = 0;
+  let was = false;
+  elector.on('change', (s) => {
+    if (was && !s.isLeader) lost++;
+    was = s.isLeader;
+  });
+  elector.start();
+  await clock.advance(0);
+  api.latencyMs = 600; // each renewal leaves less validity than the request timeout when it is sent
+  await clock.advance(20_000);
+  assert.equal(elector.isLeader(), true);
+  assert.equal(lost, 0);
+  const renewals = api.calls.filter((c) => c.method === 'replace');
+  assert.ok(renewals.length >= 10, `${renewals.length} renewals`);
+  assert.ok(renewals.every((c) => Number.isInteger(c.timeoutMs) && c.timeoutMs <= 1_500));
+});
+
+test('renews every retry period but never twice in one wall second, keeping acquireTime and epoch', async (t) => {
+  // RP 0.3 s: without the wall-second rule there would be three renewals per second.
+  const { clock, api, elector } = setup(
+    {},
+    { leaseDurationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 0.3, safetyMarginSeconds: 1 },
+  );
+  t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
   const acquireTime = api.lease?.spec?.acquireTime;
   const before = api.writes.length;
-  await clock.advance(20_000);
+  await clock.advance(10_000);
   const renewals = api.writes.slice(before);
-  assert.ok(renewals.length >= 9 && renewals.length <= 10, `${renewals.length} renewals in 20 s`);
+  assert.ok(renewals.length >= 9 && renewals.length <= 11, `${renewals.length} renewals in 10 s`);
   const seconds = renewals.map((w) => String(w.spec?.renewTime).slice(0, 19));
-  assert.equal(new Set(seconds).size, seconds.length);
+  assert.equal(new Set(seconds).size, seconds.length, 'one renewTime per wall second');
   assert.ok(renewals.every((w) => w.spec?.acquireTime === acquireTime && w.spec?.leaseTransitions === 0));
-  assert.equal(elector.snapshot().validForMs > 7_000, true);
-  await elector.stop();
+  assert.equal(elector.isLeader(), true);
 });
 
-test('a foreign holder written over ours demotes the leader at once', async () => {
-  const { clock, api, elector } = setup();
+test('a renewal answered after the deadline extends nothing', async (t) => {
+  const { clock, api, elector } = setup(
+    {},
+    { leaseDurationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1, safetyMarginSeconds: 1 },
+  );
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  const acquiredAt = clock.nowMs;
+  api.latencyMs = 2_500; // the first renewal (sent at +1 s) answers at +3.5 s, past validity (+3 s)
+  await clock.advance(3_400);
+  assert.equal(elector.isLeader(), false, 'demoted at the deadline');
+  await clock.advance(150);
+  assert.ok(api.writes.length >= 2, 'the renewal reached the Lease');
+  assert.equal(elector.isLeader(), false, 'its late answer did not re-promote');
+  assert.ok(clock.nowMs - acquiredAt >= 3_500);
+});
+
+test('a foreign holder written over ours demotes the leader at once; nobody takes over before expiry', async (t) => {
+  const demotions: string[] = [];
+  const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
   api.externalWrite({ holderIdentity: 'intruder', leaseTransitions: 1 });
   await flush();
   assert.equal(elector.isLeader(), false);
+  assert.deepEqual(demotions, ['lost']);
   assert.equal(elector.snapshot().holder, 'intruder');
-  await clock.advance(14_000);
+  await clock.advance(14_990);
   assert.equal(elector.isLeader(), false);
-  await clock.advance(1_100);
+  await clock.advance(20);
   assert.equal(elector.isLeader(), true);
   assert.equal(elector.snapshot().epoch, 2);
-  await elector.stop();
 });
 
-test('garbage durations: missing or negative are judged with our own; huge ones are honoured', async () => {
+test('our own holder with another epoch demotes the leader', async (t) => {
+  const demotions: string[] = [];
+  const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.externalWrite({ leaseTransitions: 7 });
+  await flush();
+  assert.deepEqual(demotions, ['epoch-changed']);
+  // The Lease still names us, so we take it again at once, but as a new term: the epoch moved on.
+  assert.equal(elector.snapshot().epoch, 7);
+});
+
+test('a watch event older than what we wrote does not undo it', async (t) => {
+  const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  const old = {
+    metadata: { name: 'l', namespace: 'ns', resourceVersion: '1' },
+    spec: { holderIdentity: 'ghost_0', leaseDurationSeconds: 15 },
+  };
+  api.emitRaw({ type: 'MODIFIED', object: old });
+  await flush();
+  assert.equal(elector.isLeader(), true);
+  assert.equal(elector.snapshot().holder, 'me_1');
+});
+
+test('garbage durations: missing or unusable are judged with our own; huge ones are honoured', async () => {
   for (const leaseDurationSeconds of [undefined, -5, 0, 2.5, 'ten']) {
     const { clock, api, elector } = setup();
     api.seed({ holderIdentity: 'odd_1', leaseDurationSeconds });
@@ -146,81 +251,196 @@ test('garbage durations: missing or negative are judged with our own; huge ones 
   await elector.stop();
 });
 
-test('a Lease with no holder is free at once; unknown fields survive our writes', async () => {
+test('a Lease with no holder is free at once; unknown fields survive our writes', async (t) => {
   const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
   api.seed({ leaseDurationSeconds: 15, futureField: { keep: true } }, { status: { somethingNew: 1 } });
   elector.start();
   await clock.advance(0);
   assert.equal(elector.isLeader(), true);
   assert.deepEqual(api.lease?.spec?.futureField, { keep: true });
   assert.deepEqual(api.lease?.status, { somethingNew: 1 });
-  await elector.stop();
 });
 
-test('coordinated leader election (spec.strategy) is left to the apiserver', async () => {
+test('a holder emptied by someone (not a release) is waited out like a held Lease', async (t) => {
   const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
+  api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 15, leaseTransitions: 2 });
+  elector.start();
+  await clock.advance(1_000);
+  api.externalWrite({ holderIdentity: '' });
+  await clock.advance(14_900);
+  assert.equal(elector.isLeader(), false);
+  await clock.advance(200);
+  assert.equal(elector.isLeader(), true);
+  assert.equal(elector.snapshot().epoch, 3);
+});
+
+test('coordinated leader election (spec.strategy) is left to the apiserver', async (t) => {
+  const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
   api.seed({ holderIdentity: '', strategy: 'OldestEmulationVersion' });
   elector.start();
   await clock.advance(60_000);
   assert.equal(elector.isLeader(), false);
-  await elector.stop();
+  assert.equal(api.writes.length, 0);
 });
 
-test('deleted Lease: re-created with an epoch above anything seen', async () => {
+test('deleted while a follower: waits out the old holder, then creates it with an epoch above anything seen', async (t) => {
   const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
   api.seed({ holderIdentity: 'old_1', leaseDurationSeconds: 15, leaseTransitions: 41 });
   elector.start();
-  await clock.advance(0);
+  await clock.advance(2_000);
   api.delete();
-  await clock.advance(0);
+  await clock.advance(14_900);
+  assert.equal(api.lease, undefined, 'not created while the old holder may still act');
+  assert.equal(elector.isLeader(), false);
+  await clock.advance(200);
   assert.equal(elector.isLeader(), true);
-  assert.equal(api.lease?.spec?.leaseTransitions, 42);
-  await elector.stop();
+  assert.equal(elector.snapshot().epoch, 42);
+  assert.equal(
+    (api.lease as { spec?: { leaseTransitions?: number } } | undefined)?.spec?.leaseTransitions,
+    42,
+  );
 });
 
-test('stop: demote first, wait for the app, then release (holder "", duration 1, epoch kept)', async () => {
+test('deleted under the leader: it writes the Lease again and keeps leading with the same epoch', async (t) => {
+  const demotions: string[] = [];
+  const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
+  api.seed({ holderIdentity: 'old_1', leaseDurationSeconds: 15, leaseTransitions: 4 });
+  elector.start();
+  await clock.advance(16_000);
+  assert.equal(elector.snapshot().epoch, 5);
+  api.delete();
+  await clock.advance(2_100);
+  assert.equal(elector.isLeader(), true);
+  assert.deepEqual(demotions, []);
+  assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
+  assert.equal(api.lease?.spec?.leaseTransitions, 5);
+});
+
+test('stop: demote first, keep every promise, then release (holder "", duration 1, epoch kept)', async () => {
   const order: string[] = [];
+  const promises = new PromiseGate();
   const { clock, api, elector } = setup({
-    demoted: () => order.push('demoted'),
-    waitForAppIdle: async () => {
-      order.push(`app-idle while holder=${api.lease?.spec?.holderIdentity}`);
+    demoted: (reason) => order.push(`demoted ${reason}`),
+    promisesKept: () => {
+      order.push(`waiting while holder=${api.lease?.spec?.holderIdentity}`);
+      return promises.promisesKept();
     },
     released: () => order.push('released'),
   });
   elector.start();
   await clock.advance(0);
-  await elector.stop();
-  assert.deepEqual(order, ['demoted', 'app-idle while holder=me_1', 'released']);
+  const writes = api.writes.length;
+  const stopping = elector.stop();
+  await clock.advance(5_000);
+  assert.equal(elector.snapshot().role, 'stopping');
+  assert.equal(elector.isLeader(), false);
+  assert.equal(api.writes.length, writes, 'nothing written while promises are outstanding');
+  promises.open();
+  await stopping;
+  assert.deepEqual(order, ['demoted shutdown', 'waiting while holder=me_1', 'released']);
   assert.equal(api.lease?.spec?.holderIdentity, '');
   assert.equal(api.lease?.spec?.leaseDurationSeconds, 1);
   assert.equal(api.lease?.spec?.leaseTransitions, 0);
   assert.equal(api.lease?.spec?.acquireTime, api.lease?.spec?.renewTime);
+  assert.equal(elector.snapshot().role, 'stopped');
 });
 
-test('resign: releases and stays out for the pause, then campaigns again', async () => {
-  const { clock, api, elector } = setup();
+test('resign: the pause counts from the release, and a watch event during it does not cut it short', async (t) => {
+  const promises = new PromiseGate();
+  const { clock, api, elector } = setup({ promisesKept: promises.promisesKept });
+  t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
-  await elector.resign(5_000);
+  const resigning = elector.resign(3_000);
+  assert.equal(elector.snapshot().role, 'releasing');
+  await clock.advance(2_000); // promises take 2 s to be kept
+  promises.open();
+  await resigning;
   assert.equal(api.lease?.spec?.holderIdentity, '');
-  await clock.advance(4_900);
-  assert.equal(elector.isLeader(), false);
-  await clock.advance(200);
+  const releasedAt = clock.nowMs;
+  assert.equal(elector.snapshot().role, 'paused');
+  api.externalWrite({ renewTime: '2026-01-15T10:00:09.000000Z' }); // a watch event while paused
+  await clock.advance(2_990);
+  assert.equal(elector.isLeader(), false, `re-acquired ${clock.nowMs - releasedAt} ms after the release`);
+  await clock.advance(20);
   assert.equal(elector.isLeader(), true);
   assert.equal(elector.snapshot().epoch, 1);
-  await elector.stop();
 });
 
-test('a release it no longer owns is not written', async () => {
-  const { clock, api, elector } = setup();
+test('while handing off, the elector writes nothing (no renewal, no acquire)', async (t) => {
+  const promises = new PromiseGate();
+  const { clock, api, elector } = setup({ promisesKept: promises.promisesKept });
+  t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
-  api.down = true;
-  await clock.advance(10_000);
-  api.down = false;
+  const resigning = elector.resign(0);
+  const calls = api.calls.length;
+  await clock.advance(8_000); // four retry periods
+  assert.equal(api.calls.length, calls);
+  promises.open();
+  await resigning;
+});
+
+test('a release it no longer owns is not written (the precondition fails, a fresh read says so)', async (t) => {
+  const conflicts: number[] = [];
+  const { clock, api, elector } = setup({ conflict: () => conflicts.push(clock.nowMs) });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.muteWatch = true; // the elector does not see the next write
   api.externalWrite({ holderIdentity: 'next_2', leaseTransitions: 1 });
   const writes = api.writes.length;
   await elector.stop();
+  assert.ok(
+    api.calls.some((c) => c.method === 'replace'),
+    'the release was attempted',
+  );
+  assert.ok(conflicts.length >= 1, 'and refused by the precondition');
   assert.equal(api.writes.length, writes);
   assert.equal(api.lease?.spec?.holderIdentity, 'next_2');
+});
+
+test('preferredHolder naming someone else: the leader resigns and stays out for a lease duration', async (t) => {
+  const demotions: string[] = [];
+  const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.externalWrite({ preferredHolder: 'other_2' });
+  await clock.advance(10);
+  assert.deepEqual(demotions, ['preferred-holder']);
+  assert.equal(api.lease?.spec?.holderIdentity, '');
+  await clock.advance(14_900);
+  assert.equal(elector.isLeader(), false);
+});
+
+test('a follower whose watch died silently re-reads the Lease after 2 x LD', async (t) => {
+  const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
+  api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 1_000, leaseTransitions: 1 });
+  elector.start();
+  await clock.advance(0);
+  api.muteWatch = true;
+  const reads = () => api.calls.filter((c) => c.method === 'get').length;
+  const before = reads();
+  await clock.advance(29_900);
+  assert.equal(reads(), before);
+  await clock.advance(200);
+  assert.equal(reads(), before + 1);
+});
+
+test('after API errors the elector backs off instead of retrying at once', async (t) => {
+  const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
+  api.down = true;
+  elector.start();
+  await clock.advance(0);
+  await clock.advance(10_000);
+  const attempts = api.calls.filter((c) => c.method === 'get').length;
+  assert.ok(attempts >= 3 && attempts <= 12, `${attempts} reads in 10 s`);
 });

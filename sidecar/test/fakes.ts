@@ -47,13 +47,27 @@ export async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-/** An in-memory Lease with apiserver semantics that matter here: 404, 409 on stale versions. */
+/**
+ * An in-memory Lease with the apiserver semantics that matter here: 404, 409 on stale versions. Calls
+ * validate their timeouts as the real client does (AbortSignal.timeout throws on a fraction), and with a
+ * clock they can take `latencyMs` to answer, or hang until their timeout (`hang`).
+ */
 export class MemoryLeaseApi implements LeaseApi {
   lease: RawLease | undefined;
   version = 100;
   down = false;
+  hang = false;
+  latencyMs = 0;
+  /** Watch events stop arriving (a watch that died silently). */
+  muteWatch = false;
   writes: RawLease[] = [];
+  calls: { method: string; timeoutMs: number }[] = [];
   #watchers = new Set<(event: WatchEvent) => void>();
+  readonly #clock: ManualClock | undefined;
+
+  constructor(clock?: ManualClock) {
+    this.#clock = clock;
+  }
 
   seed(spec: Record<string, unknown>, extra: Record<string, unknown> = {}): RawLease {
     this.lease = {
@@ -81,16 +95,22 @@ export class MemoryLeaseApi implements LeaseApi {
   delete(): void {
     const old = this.lease;
     this.lease = undefined;
-    for (const w of this.#watchers) w({ type: 'DELETED', object: structuredClone(old as RawLease) });
+    this.emitRaw({ type: 'DELETED', object: structuredClone(old as RawLease) });
   }
 
-  async get(): Promise<RawLease | undefined> {
-    this.#check();
+  /** Delivers a watch event as given (an old state delivered late, say). */
+  emitRaw(event: WatchEvent): void {
+    if (this.muteWatch) return;
+    for (const w of this.#watchers) w(event);
+  }
+
+  async get(timeoutMs: number): Promise<RawLease | undefined> {
+    await this.#call('get', timeoutMs);
     return this.lease ? structuredClone(this.lease) : undefined;
   }
 
-  async create(lease: RawLease): Promise<RawLease> {
-    this.#check();
+  async create(lease: RawLease, timeoutMs: number): Promise<RawLease> {
+    await this.#call('create', timeoutMs);
     if (this.lease) throw new KubernetesApiError(409, 'AlreadyExists', 'exists');
     this.lease = {
       ...structuredClone(lease),
@@ -101,8 +121,8 @@ export class MemoryLeaseApi implements LeaseApi {
     return structuredClone(this.lease);
   }
 
-  async replace(lease: RawLease): Promise<RawLease> {
-    this.#check();
+  async replace(lease: RawLease, timeoutMs: number): Promise<RawLease> {
+    await this.#call('replace', timeoutMs);
     if (!this.lease) throw new KubernetesApiError(404, 'NotFound', 'gone');
     if (lease.metadata?.resourceVersion !== this.lease.metadata?.resourceVersion)
       throw new KubernetesApiError(409, 'Conflict', 'stale');
@@ -130,8 +150,50 @@ export class MemoryLeaseApi implements LeaseApi {
     if (this.down) throw new KubernetesApiError(0, 'ECONNREFUSED', 'down');
   }
 
-  #emit(type: 'ADDED' | 'MODIFIED'): void {
-    const object = structuredClone(this.lease as RawLease);
-    for (const w of this.#watchers) w({ type, object });
+  /** What the real client does before a request is answered: a timeout signal, latency, failures. */
+  async #call(method: string, timeoutMs: number): Promise<void> {
+    AbortSignal.timeout(timeoutMs); // RangeError for a fraction, as in lease/api.ts
+    this.calls.push({ method, timeoutMs });
+    this.#check();
+    const clock = this.#clock;
+    if (this.hang && clock) {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, timeoutMs));
+      throw new KubernetesApiError(0, 'Timeout', `${method} timed out`);
+    }
+    if (this.latencyMs > 0 && clock)
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, this.latencyMs));
+    this.#check();
   }
+
+  #emit(type: 'ADDED' | 'MODIFIED'): void {
+    this.emitRaw({ type, object: structuredClone(this.lease as RawLease) });
+  }
+}
+
+/** A promisesKept hook a test holds closed and opens when it chooses; once open it stays open. */
+export class PromiseGate {
+  #open = false;
+  #waiters: (() => void)[] = [];
+  calls = 0;
+
+  readonly promisesKept = (): Promise<void> => {
+    this.calls++;
+    if (this.#open) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  };
+
+  open(): void {
+    this.#open = true;
+    for (const waiter of this.#waiters.splice(0)) waiter();
+  }
+}
+
+/** Stops an elector under a manual clock: time moves on until calls in flight time out. */
+export async function stopElector(clock: ManualClock, elector: { stop(): Promise<void> }): Promise<void> {
+  let done = false;
+  const stopping = elector.stop().then(() => {
+    done = true;
+  });
+  for (let i = 0; i < 1_000 && !done; i++) await clock.advance(100);
+  await stopping;
 }

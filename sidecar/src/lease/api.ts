@@ -1,6 +1,6 @@
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch } from 'undici';
-import { KubernetesApiError } from '../errors.ts';
+import { KubernetesApiError, LeaseholdError } from '../errors.ts';
 import type { RawLease } from './record.ts';
 
 export interface LeaseRef {
@@ -33,7 +33,7 @@ export class KubeRequester {
 
   constructor(kubeConfig: KubeConfig) {
     const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new KubernetesApiError(0, 'NoCluster', 'the kubeconfig has no current cluster');
+    if (!cluster) throw new LeaseholdError('LEASEHOLD_KUBECONFIG', 'it names no current cluster');
     this.#kubeConfig = kubeConfig;
     this.#server = cluster.server.replace(/\/$/, '');
   }

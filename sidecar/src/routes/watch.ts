@@ -1,14 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppSessions } from '../app-sessions.ts';
-import type { ElectionSnapshot } from '../elector.ts';
 import { LeaseholdError } from '../errors.ts';
-import type { LeaderSource } from '../leader-source.ts';
-import { leaderBody } from './leader-body.ts';
+import { sessionIdPattern } from '../promise-ledger.ts';
+import { type Answering, answer } from './answers.ts';
 
-export interface WatchRouteOptions {
-  source: LeaderSource;
-  sessions: AppSessions;
-  lease: string;
+export interface WatchRouteOptions extends Answering {
   heartbeatMs: number;
   maxWatchers: number;
   /** Live count of open streams, for /metrics and leak tests. */
@@ -16,12 +11,14 @@ export interface WatchRouteOptions {
 }
 
 /**
- * GET /leader/watch: Server-Sent Events. `hello` first (with a gate session id when `gate=true`), then a
- * `leader` event for the current state and on every change, and a comment as heartbeat. Everything a
- * stream holds is released when the client goes away.
+ * GET /leader/watch: Server-Sent Events. `hello` first (with the gate session when `gate=true`), then a
+ * `leader` event for the current state and on every change, and a comment as heartbeat. Each `leader`
+ * event is a promise like any answer; `streamDeadlineMs` says until when, counted from the moment the
+ * client sent the request that opened the stream. Everything a stream holds is released when the client
+ * goes away, except the promises it was given: those are kept until they run out.
  */
 export async function watchRoute(app: FastifyInstance, options: WatchRouteOptions): Promise<void> {
-  const { source, sessions, lease } = options;
+  const { source, ledger, clock } = options;
 
   app.get(
     '/leader/watch',
@@ -32,18 +29,20 @@ export async function watchRoute(app: FastifyInstance, options: WatchRouteOption
           additionalProperties: false,
           properties: {
             gate: { type: 'boolean', default: false },
+            session: { type: 'string', pattern: sessionIdPattern.source },
             heartbeatMs: { type: 'integer', minimum: 100, maximum: 60_000 },
           },
         },
       },
     },
     (request, reply) => {
+      // The stream's clock starts no earlier than the client's: deadlines counted from here are safe.
+      const openedAt = clock.now();
       if (options.stats.openWatchers >= options.maxWatchers)
         throw new LeaseholdError('LEASEHOLD_TOO_MANY_WATCHERS', `limit ${options.maxWatchers}`);
-      const { gate, heartbeatMs = options.heartbeatMs } = request.query as {
-        gate: boolean;
-        heartbeatMs?: number;
-      };
+      const query = request.query as { gate: boolean; session?: string; heartbeatMs?: number };
+      const heartbeatMs = query.heartbeatMs ?? options.heartbeatMs;
+      const session = query.gate || query.session !== undefined ? ledger.attach(query.session) : undefined;
       options.stats.openWatchers++;
       reply.hijack();
       const res = reply.raw;
@@ -53,14 +52,16 @@ export async function watchRoute(app: FastifyInstance, options: WatchRouteOption
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      const session = gate ? sessions.open() : null;
       const send = (event: string, data: unknown, id?: number): void => {
         res.write(
           `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
         );
       };
-      const onChange = (snapshot: ElectionSnapshot): void =>
-        send('leader', leaderBody(snapshot, lease), snapshot.version);
+      const onChange = (): void => {
+        const { body, deadline } = answer(options, session);
+        const streamDeadlineMs = body.validForMs > 0 ? Math.floor(deadline - openedAt) : 0;
+        send('leader', { ...body, streamDeadlineMs }, body.version);
+      };
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
       heartbeat.unref();
       let closed = false;
@@ -70,13 +71,13 @@ export async function watchRoute(app: FastifyInstance, options: WatchRouteOption
         options.stats.openWatchers--;
         clearInterval(heartbeat);
         source.off('change', onChange);
-        if (session) sessions.close(session);
+        if (session) ledger.detach(session);
       };
       res.on('close', cleanup);
       res.on('error', cleanup);
       source.on('change', onChange);
-      send('hello', { session, heartbeatMs });
-      onChange(source.snapshot());
+      send('hello', { session: session ?? null, heartbeatMs });
+      onChange();
     },
   );
 }

@@ -1,0 +1,138 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import { watchAppHealth } from './app-health.ts';
+import { type Clock, systemClock } from './clock.ts';
+import type { Config } from './config.ts';
+import { Elector } from './elector.ts';
+import { combineHooks } from './elector-hooks.ts';
+import { KubernetesApiError } from './errors.ts';
+import { kubeIntegrationHooks } from './kube-events.ts';
+import { type LeaderSource, SingleReplicaLeader } from './leader-source.ts';
+import { HttpLeaseApi, type KubeRequester, type LeaseApi } from './lease/api.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { PromiseLedger } from './promise-ledger.ts';
+
+export interface SidecarDeps {
+  logger: Logger;
+  clock?: Clock;
+  /** Authenticated API access; needed unless leader election is disabled. */
+  requester?: KubeRequester;
+  /** The Lease calls; default: over `requester`. */
+  api?: LeaseApi;
+}
+
+export interface Sidecar {
+  source: LeaderSource;
+  elector: Elector | undefined;
+  ledger: PromiseLedger;
+  metrics: Metrics;
+  app: FastifyInstance;
+  probes: FastifyInstance | undefined;
+  /** Listens on the configured addresses and starts campaigning; resolves with the API address. */
+  start(): Promise<string>;
+  /** Demotes, keeps every promise, releases, closes the listeners. */
+  stop(): Promise<void>;
+}
+
+/** Wires config into the running parts, without listening: tests build one with an injected API. */
+export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<Sidecar> {
+  const log = deps.logger;
+  const clock = deps.clock ?? systemClock;
+  const ledger = new PromiseLedger(clock);
+  let lastApiError: { code: string; message: string } | undefined;
+  let source: LeaderSource | undefined;
+  const metrics = createMetrics({
+    leaseName: config.leaseName,
+    now: () => clock.now(),
+    snapshot: () => (source as LeaderSource).snapshot(),
+    ledger,
+  });
+
+  let elector: Elector | undefined;
+  if (!config.enableLeaderElection) {
+    log.warn(
+      'LEADER ELECTION DISABLED (ENABLE_LEADER_ELECTION=false): this replica always reports itself leader',
+    );
+    source = new SingleReplicaLeader(config.identity, config.leaseDurationSeconds);
+    metrics.hooks.stateChanged?.(source.snapshot());
+  } else {
+    const requester = deps.requester;
+    const api =
+      deps.api ??
+      (requester && new HttpLeaseApi(requester, { namespace: config.namespace, name: config.leaseName }));
+    if (!api) throw new Error('buildSidecar needs a requester or an api');
+    const hooks = combineHooks(
+      metrics.hooks,
+      requester
+        ? kubeIntegrationHooks({ ...config, requester, logger: log.child({ component: 'kube' }) })
+        : {},
+      {
+        apiError(err) {
+          if (!(err instanceof KubernetesApiError)) return;
+          // The RBAC hint once per spell of 403s; the elector already logs every failure, throttled.
+          const newlyForbidden = err.httpStatus === 403 && lastApiError?.code !== err.code;
+          lastApiError = { code: err.code, message: err.message };
+          if (newlyForbidden)
+            log.error(
+              { code: err.code },
+              `${err.message}; grant get/watch/update on leases (see docs/errors.md)`,
+            );
+        },
+        acquired: () => {
+          lastApiError = undefined;
+        },
+        promisesKept: () => ledger.allKept(),
+      },
+    );
+    elector = new Elector({ config, api, clock, logger: log.child({ component: 'elector' }), hooks });
+    source = elector;
+  }
+
+  const common = {
+    source,
+    registry: metrics.registry,
+    lease: `${config.namespace}/${config.leaseName}`,
+    lastApiError: () => lastApiError,
+    logger: log,
+    clock,
+  };
+  const { app } = await buildApp({
+    ...common,
+    ledger,
+    sessionlessValidityMs: config.sessionlessValiditySeconds * 1000,
+    resignPauseSeconds: config.resignPauseSeconds,
+  });
+  const probes = config.probePort === 0 ? undefined : (await buildApp({ ...common, probesOnly: true })).app;
+  let health: { stop(): void } | undefined;
+
+  return {
+    source,
+    elector,
+    ledger,
+    metrics,
+    app,
+    probes,
+    async start() {
+      const address = await app.listen({ host: config.listenAddress, port: config.port });
+      await probes?.listen({ host: config.probeListenAddress, port: config.probePort });
+      log.info({ address, probePort: config.probePort || undefined }, 'serving the leader API');
+      if (config.appHealthUrl)
+        health = watchAppHealth({
+          url: config.appHealthUrl,
+          unhealthySeconds: config.appUnhealthySeconds,
+          resignPauseMs: config.resignPauseSeconds * 1000,
+          source: source as LeaderSource,
+          clock,
+          logger: log,
+        });
+      elector?.start();
+      return address;
+    },
+    async stop() {
+      health?.stop();
+      await elector?.stop();
+      await Promise.all([app.close(), probes?.close()]);
+    },
+  };
+}
