@@ -32,8 +32,12 @@ export class SidecarClient {
     this.#timeoutMs = timeoutMs;
   }
 
-  async leader(): Promise<LeaderAnswer> {
-    const body = await this.#json('GET', '/leader');
+  /** GET /leader, as `session` when given (its promise is then kept until the session gives it back). */
+  async leader(session?: string): Promise<LeaderAnswer> {
+    const body = await this.#json(
+      'GET',
+      session ? `/leader?session=${encodeURIComponent(session)}` : '/leader',
+    );
     const answer = body as Partial<LeaderAnswer>;
     if (typeof answer.isLeader !== 'boolean' || typeof answer.validForMs !== 'number') {
       throw new LeaderGateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
@@ -45,12 +49,12 @@ export class SidecarClient {
     await this.#json('POST', '/leader/activity', { session, active });
   }
 
-  /** Reads `/leader/watch?gate=true` until the signal aborts or the stream ends. */
-  async stream(signal: AbortSignal, onEvent: (event: StreamEvent) => void): Promise<void> {
+  /** Reads `/leader/watch?gate=true&session=…` until the signal aborts or the stream ends. */
+  async stream(session: string, signal: AbortSignal, onEvent: (event: StreamEvent) => void): Promise<void> {
     const response = await this.#pool
       .request({
         method: 'GET',
-        path: '/leader/watch?gate=true',
+        path: `/leader/watch?gate=true&session=${encodeURIComponent(session)}`,
         signal,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: 0,
@@ -97,6 +101,9 @@ export class SidecarClient {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
       const text = await response.body.text();
+      if (response.statusCode === 404 && text.includes('LEASEHOLD_SESSION_NOT_FOUND')) {
+        throw new LeaderGateError('LEASEHOLD_GATE_SESSION_UNKNOWN', `${method} ${path}`);
+      }
       if (response.statusCode >= 300) {
         throw new LeaderGateError(
           'LEASEHOLD_GATE_BAD_RESPONSE',

@@ -4,6 +4,8 @@ export const gateErrorMessages = {
   LEASEHOLD_GATE_ABORTED: 'waiting was aborted by the caller',
   LEASEHOLD_GATE_SIDECAR_UNREACHABLE: 'the Leasehold sidecar did not answer',
   LEASEHOLD_GATE_BAD_RESPONSE: 'the Leasehold sidecar answered something unexpected',
+  LEASEHOLD_GATE_SESSION_UNKNOWN:
+    'the sidecar does not know this gate session (it restarted, or the stream is not open yet)',
   LEASEHOLD_GATE_INVALID_OPTION: 'invalid gate option',
   LEASEHOLD_GATE_LEADERSHIP_ENDED: 'leadership ended',
 } as const;

@@ -1,4 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import {
+  type AnswerOrder,
+  acknowledged,
+  acknowledging,
+  admit,
+  initialOrder,
+  pushedLoss,
+  termEnd,
+} from './answer-rules.ts';
 import { type LeaderAnswer, SidecarClient } from './client.ts';
 import { LeaderGateError, LeadershipEndedError } from './errors.ts';
 
@@ -31,21 +41,32 @@ export interface GateState {
 
 /**
  * Gates leader work on the Leasehold sidecar, failing closed: leadership holds only until a deadline
- * computed locally as (monotonic time the request was sent + the sidecar's validForMs). The push
- * stream makes a loss visible at once; polls keep extending the deadline while leadership lasts.
+ * computed locally as (monotonic time the request was sent + the sidecar's validForMs). The gate holds a
+ * session with the sidecar (the same one across reconnects): a loss is pushed at once, and when its
+ * terms have stopped it says so (idle), which gives its promises back so that a hand-over need not wait
+ * for them to run out.
  */
 export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   readonly #client: SidecarClient;
+  readonly #session = randomUUID();
   readonly #pollIntervalMs: number;
+  readonly #requestTimeoutMs: number;
   readonly #onError: (err: unknown) => void;
   readonly #streamController = new AbortController();
   #answer: LeaderAnswer | undefined;
   #deadline = 0;
-  /** The latest deadline this gate granted, kept after a demotion to say when leadership ended. */
+  /** The latest deadline this gate granted, kept after a loss to say when leadership ended. */
   #leaderUntil = 0;
-  #lastDemotionAt = Number.NEGATIVE_INFINITY;
-  #lastAppliedSentAt = Number.NEGATIVE_INFINITY;
-  #session: string | undefined;
+  #order: AnswerOrder = initialOrder;
+  /** The sidecar knows our session (a `hello` arrived); polls carry it from then on. */
+  #sessionOpen = false;
+  #terms = 0;
+  /** The activity the sidecar last confirmed for our session. */
+  #reported: boolean | undefined;
+  /** An answer granted leadership since the sidecar last confirmed us idle: we hold promises. */
+  #holdsPromises = false;
+  #reporting: Promise<void> | undefined;
+  #reportAgain = false;
   #closed = false;
   #pollTimer: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
@@ -64,16 +85,21 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
         );
       }
     }
-    this.#client = new SidecarClient(url, options.requestTimeoutMs ?? 1_000);
-    this.#pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.#requestTimeoutMs = Math.ceil(options.requestTimeoutMs ?? 1_000);
+    this.#client = new SidecarClient(url, this.#requestTimeoutMs);
+    this.#pollIntervalMs = Math.ceil(options.pollIntervalMs ?? 500);
     this.#onError = options.onError ?? (() => {});
     this.setMaxListeners(0);
     void this.#streamLoop();
-    void this.#poll();
+  }
+
+  /** The session id this gate uses with the sidecar (for logs and debugging). */
+  get session(): string {
+    return this.#session;
   }
 
   isLeader(): boolean {
-    return this.#answer?.isLeader === true && performance.now() < this.#deadline;
+    return !this.#closed && performance.now() < this.#deadline;
   }
 
   current(): GateState {
@@ -111,6 +137,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
    * Runs `fn` while this replica leads, aborting its signal the moment leadership ends; then waits to
    * lead again and runs it anew. Returns when `signal` aborts or the gate closes. `fn` runs once per
    * term: if it returns or throws (reported to onError) early, the next run waits for the next term.
+   * When `fn` has returned after an abort, the gate tells the sidecar its work has stopped.
    */
   async runWhileLeader(
     fn: (context: LeaderContext) => Promise<void>,
@@ -127,20 +154,21 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
       const term = new AbortController();
       const end = (): void => {
         if (term.signal.aborted) return;
-        const why = this.#closed
-          ? 'gate closed'
-          : outer?.aborted
-            ? 'stopped'
-            : !this.isLeader()
-              ? 'lost'
-              : this.#answer?.epoch !== epoch
-                ? 'new epoch'
-                : undefined;
+        const why = termEnd(
+          {
+            closed: this.#closed,
+            stopped: outer?.aborted === true,
+            isLeader: this.isLeader(),
+            epoch: this.#answer?.epoch ?? null,
+          },
+          epoch,
+        );
         if (why) term.abort(new LeadershipEndedError(Math.min(performance.now(), this.#leaderUntil), why));
       };
       this.on('change', end);
       outer?.addEventListener('abort', end);
-      await this.#report(true);
+      this.#terms++;
+      this.#report();
       try {
         end();
         if (!term.signal.aborted) await fn({ signal: term.signal, epoch });
@@ -154,34 +182,38 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
       } finally {
         this.off('change', end);
         outer?.removeEventListener('abort', end);
-        await this.#report(false);
+        this.#terms--;
+        this.#report();
       }
     }
   }
 
+  /** Stops polling and the stream after telling the sidecar this gate acts no more. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#deadline = 0;
-    this.#leaderUntil = Math.min(this.#leaderUntil, performance.now());
+    if (this.#sessionOpen) this.#report();
+    this.#setDeadline(0);
     clearTimeout(this.#pollTimer);
-    clearTimeout(this.#deadlineTimer);
-    this.#streamController.abort();
     this.emit('change', this.current());
+    await this.#reporting;
+    this.#streamController.abort();
     await this.#client.close();
   }
 
-  // ---- internals --------------------------------------------------------------------------------
+  // ---- answers ----------------------------------------------------------------------------------
 
   async #refresh(): Promise<void> {
+    if (!this.#sessionOpen) return;
     const sentAt = performance.now();
     try {
-      const answer = await this.#client.leader();
-      // Apply only the newest answer, and never let an answer sent before a demotion re-promote.
-      if (this.#closed || sentAt < this.#lastAppliedSentAt) return;
-      this.#lastAppliedSentAt = sentAt;
-      const promote = answer.isLeader && sentAt > this.#lastDemotionAt;
-      this.#apply(answer, promote ? sentAt + answer.validForMs : 0);
+      const answer = await this.#client.leader(this.#session);
+      if (this.#closed) return;
+      const admitted = admit(this.#order, sentAt, answer);
+      if (!admitted) return;
+      this.#order = admitted.order;
+      if (admitted.deadline > 0) this.#holdsPromises = true;
+      this.#apply(answer, admitted.deadline);
     } catch (err) {
       if (!this.#closed) this.#onError(err);
     }
@@ -190,11 +222,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   #apply(answer: LeaderAnswer, deadline: number): void {
     const before = this.current();
     this.#answer = answer;
-    this.#deadline = deadline;
-    if (deadline > 0) this.#leaderUntil = deadline;
-    else this.#leaderUntil = Math.min(this.#leaderUntil, performance.now());
-    clearTimeout(this.#deadlineTimer);
-    if (deadline > performance.now()) this.#armDeadline(deadline);
+    this.#setDeadline(deadline);
     const after = this.current();
     if (
       before.isLeader !== after.isLeader ||
@@ -205,21 +233,33 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     }
   }
 
+  #setDeadline(deadline: number): void {
+    this.#deadline = deadline;
+    if (deadline > 0) this.#leaderUntil = deadline;
+    else this.#leaderUntil = Math.min(this.#leaderUntil, performance.now());
+    clearTimeout(this.#deadlineTimer);
+    if (deadline > performance.now()) this.#armDeadline(deadline);
+  }
+
   /** Announces the deadline's passing; Node timers can fire early, so re-arm until it has passed. */
   #armDeadline(deadline: number): void {
-    const remaining = deadline - performance.now();
-    this.#deadlineTimer = setTimeout(() => {
-      if (performance.now() < deadline) this.#armDeadline(deadline);
-      else this.emit('change', this.current());
-    }, Math.ceil(remaining) + 1);
+    this.#deadlineTimer = setTimeout(
+      () => {
+        if (performance.now() < deadline) this.#armDeadline(deadline);
+        else this.emit('change', this.current());
+      },
+      Math.ceil(deadline - performance.now()) + 1,
+    );
     this.#deadlineTimer.unref();
   }
 
-  async #poll(): Promise<void> {
+  #schedulePoll(): void {
+    clearTimeout(this.#pollTimer);
     if (this.#closed) return;
-    await this.#refresh();
-    if (this.#closed) return;
-    this.#pollTimer = setTimeout(() => void this.#poll(), this.#pollIntervalMs);
+    this.#pollTimer = setTimeout(async () => {
+      await this.#refresh();
+      this.#schedulePoll();
+    }, this.#pollIntervalMs);
     this.#pollTimer.unref();
   }
 
@@ -227,33 +267,90 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     let failures = 0;
     while (!this.#closed) {
       try {
-        await this.#client.stream(this.#streamController.signal, ({ event, data }) => {
+        await this.#client.stream(this.#session, this.#streamController.signal, ({ event, data }) => {
           failures = 0;
-          if (event === 'hello') this.#session = (data as { session?: string }).session;
+          if (event === 'hello') {
+            const first = !this.#sessionOpen;
+            this.#sessionOpen = true;
+            // The sidecar may have restarted: say again what we are doing.
+            if (this.#reported !== false || this.#terms > 0) this.#report();
+            void this.#refresh();
+            if (first) this.#schedulePoll();
+            return;
+          }
           if (event !== 'leader') return;
           const answer = data as LeaderAnswer;
-          if (!answer.isLeader) {
-            // A loss is trusted at once; a gain is confirmed by a timed request.
-            this.#lastDemotionAt = performance.now();
-            this.#apply(answer, 0);
+          if (answer.isLeader) {
+            void this.#refresh(); // a gain is confirmed by a timed request
+            return;
           }
-          void this.#refresh();
+          // A loss is trusted at once, and no answer sent before it may promote again.
+          this.#order = pushedLoss(this.#order, performance.now());
+          this.#apply(answer, 0);
         });
       } catch (err) {
         if (this.#closed) return;
         failures++;
         this.#onError(err);
       }
-      this.#session = undefined;
       if (!this.#closed)
         await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** failures)).unref());
     }
   }
 
-  async #report(active: boolean): Promise<void> {
-    const session = this.#session;
-    if (!session) return;
-    await this.#client.activity(session, active).catch((err) => this.#onError(err));
+  // ---- activity ---------------------------------------------------------------------------------
+
+  /**
+   * Tells the sidecar whether leader work runs (any term), until it confirms; failures are retried and
+   * every `hello` sends it again. Going idle gives back every promise the session holds, so from that
+   * moment this gate trusts no answer until the sidecar has confirmed.
+   */
+  #report(): void {
+    if (!this.#wantActive()) {
+      if (this.#closed && this.#reported === false && !this.#holdsPromises && !this.#reporting) return;
+      this.#order = acknowledging(this.#order);
+      this.#setDeadline(0);
+    }
+    if (this.#reporting) {
+      this.#reportAgain = true;
+      return;
+    }
+    this.#reporting = (async () => {
+      let failures = 0;
+      do {
+        this.#reportAgain = false;
+        const active = this.#wantActive();
+        try {
+          await this.#client.activity(this.#session, active);
+          this.#confirmed(active);
+        } catch (err) {
+          if (err instanceof LeaderGateError && err.code === 'LEASEHOLD_GATE_SESSION_UNKNOWN') {
+            // The sidecar holds nothing for a session it does not know; the next hello reports again.
+            this.#confirmed(false);
+            continue;
+          }
+          this.#onError(err);
+          if (this.#closed) break;
+          this.#reportAgain = true;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** ++failures)).unref());
+        }
+      } while (this.#reportAgain);
+    })().finally(() => {
+      this.#reporting = undefined;
+    });
+  }
+
+  #wantActive(): boolean {
+    return !this.#closed && this.#terms > 0;
+  }
+
+  #confirmed(active: boolean): void {
+    this.#reported = active;
+    if (!active && !this.#wantActive()) {
+      this.#holdsPromises = false;
+      this.#order = acknowledged(this.#order, performance.now());
+      if (!this.#closed) void this.#refresh();
+    }
   }
 }
 

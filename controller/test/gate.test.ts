@@ -1,12 +1,17 @@
-// The gate against the sidecar's real HTTP API (its buildApp on a socket) driven by a scripted
-// election state, so every leadership change is exact.
+// The gate against the sidecar's real HTTP API (its buildApp on a socket) driven by a scripted election
+// state, so every leadership change is exact. Each test holds one guard of the gate.
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppSessions, buildApp, type ElectionSnapshot } from '@leasehold/sidecar';
+import { buildApp, type ElectionSnapshot, PromiseLedger } from '@leasehold/sidecar';
 import { Registry } from 'prom-client';
-import { createLeaderGate, type LeaderGateError } from '../src/index.ts';
+import {
+  createLeaderGate,
+  type LeaderGate,
+  type LeaderGateError,
+  LeadershipEndedError,
+} from '../src/index.ts';
 
 class ScriptedSource extends EventEmitter<{ change: [ElectionSnapshot] }> {
   state: ElectionSnapshot = {
@@ -40,19 +45,34 @@ class ScriptedSource extends EventEmitter<{ change: [ElectionSnapshot] }> {
   }
 }
 
-async function sidecar() {
-  const source = new ScriptedSource();
-  const sessions = new AppSessions();
+/** The sidecar's HTTP API on a real socket; `port` reuses one (a restarted sidecar). */
+async function sidecar(port = 0, source = new ScriptedSource()) {
+  const ledger = new PromiseLedger({
+    now: () => performance.now(),
+    wallNow: () => Date.now(),
+    setTimeout: (callback, delayMs) => {
+      const timer = setTimeout(callback, Math.ceil(delayMs));
+      return { cancel: () => clearTimeout(timer) };
+    },
+  });
   const { app } = await buildApp({
     source,
-    sessions,
+    ledger,
     registry: new Registry(),
     lease: 'ns/l',
     heartbeatMs: 200,
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  const requests: string[] = [];
+  const slow = { getMs: 0 };
+  app.addHook('onRequest', async (request) => {
+    requests.push(`${request.method} ${request.url.split('?')[0]}`);
+  });
+  app.addHook('onSend', async (request) => {
+    if (slow.getMs > 0 && request.url.startsWith('/leader?')) await sleep(slow.getMs);
+  });
+  await app.listen({ host: '127.0.0.1', port });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  return { source, app, url, sessions };
+  return { source, app, url, ledger, requests, slow };
 }
 
 async function until(condition: () => boolean, timeoutMs = 3_000): Promise<number> {
@@ -64,36 +84,70 @@ async function until(condition: () => boolean, timeoutMs = 3_000): Promise<numbe
   return performance.now() - start;
 }
 
-test('leadership needs a timed answer: isLeader only while sentAt + validForMs has not passed', async () => {
+function gateFor(url: string, t: { after(fn: () => Promise<void>): void }, options = {}): LeaderGate {
+  const gate = createLeaderGate({ url, ...options });
+  t.after(() => gate.close());
+  return gate;
+}
+
+test('leadership needs a timed answer: isLeader only while sentAt + validForMs has not passed', async (t) => {
   const { source, app, url } = await sidecar();
+  t.after(() => app.close());
   source.lead(4, 400);
-  const gate = createLeaderGate({ url, pollIntervalMs: 60_000 });
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
   await gate.waitForLeadership();
   assert.equal(gate.current().epoch, 4);
   assert.ok(gate.current().validForMs <= 400);
   // No refresh comes (long poll interval, no change pushed): the deadline runs out, fail closed.
   await until(() => !gate.isLeader(), 1_000);
-  await gate.close();
-  await app.close();
 });
 
-test('a loss is pushed: seen without any poll', async () => {
-  const { source, app, url } = await sidecar();
+test('the gate asks as its session: promises are kept for it in the ledger, with the full validity', async (t) => {
+  const { source, app, url, ledger } = await sidecar();
+  t.after(() => app.close());
+  source.lead(2, 9_000);
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  await gate.waitForLeadership();
+  assert.ok(ledger.has(gate.session));
+  assert.ok(gate.current().validForMs > 8_000, 'a session gets more than the session-less 500 ms');
+  assert.ok(ledger.keptAt() > performance.now() + 8_000);
+});
+
+test('a pushed loss is applied at once, without asking again', async (t) => {
+  const { source, app, url, requests } = await sidecar();
+  t.after(() => app.close());
   source.lead(2);
-  const gate = createLeaderGate({ url, pollIntervalMs: 60_000 });
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
   await gate.waitForLeadership();
   await sleep(50);
+  const asked = requests.filter((r) => r === 'GET /leader').length;
   source.follow();
-  const tookMs = await until(() => !gate.isLeader(), 2_000);
-  assert.ok(tookMs < 2_000);
+  const tookMs = await until(() => !gate.isLeader(), 1_000);
+  assert.ok(tookMs < 1_000);
   assert.equal(gate.current().holder, 'other_2');
-  await gate.close();
-  await app.close();
+  await sleep(50);
+  assert.equal(requests.filter((r) => r === 'GET /leader').length, asked, 'a loss needs no GET');
 });
 
-test('runWhileLeader: runs per term with its epoch, aborts on loss, reports activity to the sidecar', async () => {
-  const { source, app, url, sessions } = await sidecar();
-  const gate = createLeaderGate({ url, pollIntervalMs: 100 });
+test('an answer computed before a pushed loss cannot promote the gate again', async (t) => {
+  const { source, app, url, slow } = await sidecar();
+  t.after(() => app.close());
+  source.lead(2);
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  await gate.waitForLeadership();
+  slow.getMs = 300;
+  source.set({ epoch: 3 }); // a gain-shaped event: the gate asks; the answer (leader) is held 300 ms
+  await sleep(50);
+  source.follow(); // the loss overtakes the held answer
+  await until(() => !gate.isLeader(), 500);
+  await sleep(400); // the held "leader" answer has arrived by now
+  assert.equal(gate.isLeader(), false);
+});
+
+test('runWhileLeader: runs per term with its epoch, aborts on loss, gives its promises back when stopped', async (t) => {
+  const { source, app, url, ledger } = await sidecar();
+  t.after(() => app.close());
+  const gate = gateFor(url, t, { pollIntervalMs: 100 });
   const runs: { epoch: number; aborted: boolean }[] = [];
   const stop = new AbortController();
   const loop = gate.runWhileLeader(
@@ -107,10 +161,12 @@ test('runWhileLeader: runs per term with its epoch, aborts on loss, reports acti
   );
   source.lead(7);
   await until(() => runs.length === 1);
-  await until(() => sessions.activeCount === 1);
+  await until(() => ledger.activeCount === 1);
+  assert.ok(ledger.keptAt() > performance.now() + 5_000, 'promised to the session');
   source.follow();
   await until(() => runs[0]?.aborted === true);
-  await until(() => sessions.activeCount === 0);
+  await until(() => ledger.activeCount === 0);
+  await until(() => ledger.keptAt() < performance.now(), 1_000);
   source.lead(8);
   await until(() => runs.length === 2);
   assert.deepEqual(
@@ -120,31 +176,80 @@ test('runWhileLeader: runs per term with its epoch, aborts on loss, reports acti
   stop.abort();
   await loop;
   assert.equal(runs[1]?.aborted, true);
-  await gate.close();
-  await app.close();
 });
 
-test('the sidecar stops answering: the term is aborted by its deadline (fail closed)', async () => {
+test('a new epoch ends the term even without a loss in between', async (t) => {
+  const { source, app, url } = await sidecar();
+  t.after(() => app.close());
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  const reasons: string[] = [];
+  const epochs: number[] = [];
+  const stop = new AbortController();
+  const loop = gate.runWhileLeader(
+    async ({ signal, epoch }) => {
+      epochs.push(epoch);
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      reasons.push((signal.reason as LeadershipEndedError).message);
+    },
+    { signal: stop.signal },
+  );
+  source.lead(4);
+  await until(() => epochs.length === 1);
+  source.lead(5);
+  await until(() => epochs.length === 2);
+  assert.deepEqual(epochs, [4, 5]);
+  assert.match(reasons[0] ?? '', /new epoch/);
+  stop.abort();
+  await loop;
+});
+
+test('a restarted sidecar hears the activity again: the gate keeps its session id and re-reports it', async (t) => {
+  const first = await sidecar();
+  const port = Number(new URL(first.url).port);
+  const gate = gateFor(first.url, t, { pollIntervalMs: 100 });
+  const stop = new AbortController();
+  const loop = gate.runWhileLeader(
+    async ({ signal }) => {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    },
+    { signal: stop.signal },
+  );
+  first.source.lead(3);
+  await until(() => first.ledger.activeCount === 1);
+  await first.app.close();
+  const second = await sidecar(port, first.source);
+  t.after(() => second.app.close());
+  await until(() => second.ledger.has(gate.session), 5_000);
+  await until(() => second.ledger.activeCount === 1, 5_000);
+  stop.abort();
+  await loop;
+  await until(() => second.ledger.activeCount === 0);
+});
+
+test('the sidecar stops answering: the term is aborted by its deadline (fail closed)', async (t) => {
   const { source, app, url } = await sidecar();
   source.lead(3, 500);
-  const gate = createLeaderGate({ url, pollIntervalMs: 100, requestTimeoutMs: 200 });
-  let aborted = false;
+  const gate = gateFor(url, t, { pollIntervalMs: 100, requestTimeoutMs: 200 });
+  let aborted: unknown;
   const loop = gate.runWhileLeader(async ({ signal }) => {
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
-    aborted = true;
+    aborted = signal.reason;
   });
   await until(() => gate.isLeader());
   await app.close();
-  await until(() => aborted, 2_000);
+  await until(() => aborted !== undefined, 2_000);
+  assert.ok(aborted instanceof LeadershipEndedError);
+  assert.ok(aborted.endedAt <= performance.now());
   assert.equal(gate.isLeader(), false);
   await gate.close();
   await loop;
 });
 
-test('a function that throws ends its term run, not the loop; errors go to onError', async () => {
+test('a function that throws ends its term run, not the loop; errors go to onError', async (t) => {
   const { source, app, url } = await sidecar();
+  t.after(() => app.close());
   const errors: unknown[] = [];
-  const gate = createLeaderGate({ url, pollIntervalMs: 100, onError: (err) => errors.push(err) });
+  const gate = gateFor(url, t, { pollIntervalMs: 100, onError: (err: unknown) => errors.push(err) });
   let calls = 0;
   const loop = gate.runWhileLeader(async () => {
     calls++;
@@ -159,11 +264,22 @@ test('a function that throws ends its term run, not the loop; errors go to onErr
   assert.ok(errors.some((e) => (e as Error).message === 'boom'));
   await gate.close();
   await loop;
-  await app.close();
 });
 
-test('waitForLeadership rejects with stable codes on abort and close; bad options are refused', async () => {
+test('close() tells the sidecar this gate acts no more: its promises are given back', async (t) => {
+  const { source, app, url, ledger } = await sidecar();
+  t.after(() => app.close());
+  source.lead(2, 9_000);
+  const gate = createLeaderGate({ url, pollIntervalMs: 60_000 });
+  await gate.waitForLeadership();
+  assert.ok(ledger.keptAt() > performance.now() + 5_000);
+  await gate.close();
+  assert.ok(ledger.keptAt() < performance.now());
+});
+
+test('waitForLeadership rejects with stable codes on abort and close; bad options are refused', async (t) => {
   const { app, url } = await sidecar();
+  t.after(() => app.close());
   const gate = createLeaderGate({ url });
   const aborted = new AbortController();
   const waiting = gate.waitForLeadership(aborted.signal);
@@ -177,5 +293,4 @@ test('waitForLeadership rejects with stable codes on abort and close; bad option
     (err: LeaderGateError) => err.code === 'LEASEHOLD_GATE_INVALID_OPTION',
   );
   assert.throws(() => createLeaderGate({ url, pollIntervalMs: -1 }), /pollIntervalMs/);
-  await app.close();
 });
