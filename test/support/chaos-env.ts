@@ -9,7 +9,7 @@ import {
   sameData,
   sourceLabel,
   stampedEpoch,
-} from '../../controller/example/derive.ts';
+} from '@leasehold/example-controller/derive';
 import { ControlPlane } from '../cluster/control-plane.ts';
 import { renderKubeconfig } from '../cluster/kubeconfig.ts';
 import { sidecarRules } from './cluster.ts';

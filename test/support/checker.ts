@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
-/** What one replica recorded (controller/example/recorder.ts), times on the shared monotonic clock. */
+/** What one replica recorded (controller/example/src/recorder.ts), times on the shared monotonic clock. */
 interface Entry {
   replica: string;
   type: 'term-start' | 'term-end' | 'killed' | 'write' | 'refused';

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killOnExit, SidecarProcess } from './sidecar.ts';
 
-const controllerBin = fileURLToPath(new URL('../../controller/bin/example-controller.js', import.meta.url));
+const controllerBin = fileURLToPath(
+  new URL('../../controller/example/bin/example-controller.js', import.meta.url),
+);
 
 /** One replica as a pod would run it: a sidecar and the example controller beside it. */
 export class Replica {

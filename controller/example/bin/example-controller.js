@@ -11,7 +11,7 @@ if (major > 22 || (major === 22 && minor >= 19)) {
   module.enableCompileCache?.(
     process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'leasehold-node-compile-cache'),
   );
-  const { main } = await import('../example/main.ts');
+  const { main } = await import('../src/main.ts');
   process.exitCode = await main(process.env);
 } else {
   const require = createRequire(import.meta.url);

@@ -5,8 +5,8 @@ import {
   makeInformer,
   type V1ConfigMap,
 } from '@kubernetes/client-node';
+import type { LeaderContext, LeaderGate } from '@leasehold/controller';
 import type { Logger } from 'pino';
-import type { LeaderContext, LeaderGate } from '../src/index.ts';
 import {
   deriveData,
   derivedFromLabel,

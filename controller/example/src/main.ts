@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
+import { createLeaderGate, LeadershipEndedError } from '@leasehold/controller';
 import pino from 'pino';
-import { createLeaderGate, LeadershipEndedError } from '../src/index.ts';
 import { reconcileWhileLeader } from './reconciler.ts';
 import { ActivityRecorder, monotonicNs, performanceToMonotonicNs } from './recorder.ts';
 
