@@ -460,11 +460,16 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   #onApiError(err: unknown): void {
     this.#hooks.apiError(err);
     this.#failures++;
-    if (this.#state.observation) this.#state.observation.stale = true;
+    const leading = this.#state.leading !== undefined;
+    // A follower reads again before deciding; a leader retries its renewal as it is (a 409 tells it if
+    // someone wrote meanwhile), soon enough to renew within the validity an outage leaves it.
+    if (!leading && this.#state.observation) this.#state.observation.stale = true;
     const suppressed = this.#errorLog.take();
     if (suppressed !== undefined) this.#log.warn({ err, suppressed }, 'lease API call failed; retrying');
     const retryMs = this.#state.timings.retryPeriodMs;
-    const capMs = this.#state.leading ? retryMs / 2 : retryMs * 4;
-    this.#state.backoffUntil = this.#clock.now() + backoffMs(this.#failures, retryMs / 4, capMs);
+    const delayMs = leading
+      ? backoffMs(this.#failures, Math.min(retryMs / 8, 100), Math.min(retryMs / 4, 250))
+      : backoffMs(this.#failures, retryMs / 4, retryMs * 4);
+    this.#state.backoffUntil = this.#clock.now() + delayMs;
   }
 }

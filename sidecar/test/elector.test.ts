@@ -444,3 +444,25 @@ test('after API errors the elector backs off instead of retrying at once', async
   const attempts = api.calls.filter((c) => c.method === 'get').length;
   assert.ok(attempts >= 3 && attempts <= 12, `${attempts} reads in 10 s`);
 });
+
+test('API unreachable for RD - 1 s right after a renewal: the leader renews when it is back and keeps leading', async (t) => {
+  const demotions: string[] = [];
+  const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  const renewed = () => api.writes.length;
+  const before = renewed();
+  await clock.advance(2_000); // a renewal lands
+  assert.equal(renewed(), before + 1);
+  api.down = true;
+  const callsBefore = api.calls.length;
+  await clock.advance(9_000); // RD - 1 s
+  api.down = false;
+  await clock.advance(1_000);
+  assert.deepEqual(demotions, []);
+  assert.equal(elector.isLeader(), true);
+  assert.ok(renewed() > before + 1, 'renewed after the outage');
+  const reads = api.calls.slice(callsBefore).filter((c) => c.method === 'get').length;
+  assert.equal(reads, 0, 'the leader retried its renewal without reading first');
+});

@@ -30,6 +30,7 @@ export class GoPeer {
   readonly events: PeerEvent[] = [];
   readonly exited: Promise<number | null>;
   #listeners: ((event: PeerEvent) => void)[] = [];
+  readonly #subscribers: ((event: PeerEvent) => void)[] = [];
 
   private constructor(name: string, child: ChildProcess) {
     this.name = name;
@@ -45,6 +46,7 @@ export class GoPeer {
         if (!line.startsWith('{')) continue;
         const event = JSON.parse(line) as PeerEvent;
         this.events.push(event);
+        for (const subscriber of this.#subscribers) subscriber(event);
         for (const listener of this.#listeners) listener(event);
       }
     });
@@ -78,6 +80,16 @@ export class GoPeer {
   get leading(): boolean {
     const terms = this.events.filter((e) => e.type === 'term-start' || e.type === 'term-end');
     return terms.at(-1)?.type === 'term-start';
+  }
+
+  /** Calls `subscriber` with every event from now on. */
+  onEvent(subscriber: (event: PeerEvent) => void): void {
+    this.#subscribers.push(subscriber);
+  }
+
+  /** When the current (or last) term started, on the shared monotonic clock. */
+  lastTermStartNs(): string {
+    return this.events.filter((e) => e.type === 'term-start').at(-1)?.atNs ?? '0';
   }
 
   get alive(): boolean {

@@ -73,7 +73,7 @@ export class LeaseRecorder {
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
         throw new Error(
-          `no matching Lease state within ${timeoutMs} ms; saw ${JSON.stringify(this.events.slice(-5))}`,
+          `no matching Lease state within ${timeoutMs} ms; saw ${JSON.stringify(this.events.slice(-5), (_key, value) => (typeof value === 'bigint' ? String(value) : value))}`,
         );
       }
       await new Promise<void>((resolve) => {

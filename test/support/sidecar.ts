@@ -4,7 +4,10 @@ import { fileURLToPath } from 'node:url';
 import type { LeaderAnswer } from '@leasehold/controller';
 import { freePort } from '../cluster/ports.ts';
 
-const sidecarBin = fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
+// LEASEHOLD_SIDECAR_BIN runs another build of the sidecar under the same tests (an older one, say).
+const sidecarBin =
+  process.env.LEASEHOLD_SIDECAR_BIN ??
+  fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
 
 /** Fast timings for tests; every bound a test asserts is derived from these. */
 export const testTimings = {
