@@ -58,6 +58,8 @@ export class ChaosEnv {
 
   /** Env for every sidecar started here (e.g. production timings for benchmarks). */
   sidecarEnv: Record<string, string> = {};
+  /** Env for every example controller started here. */
+  appEnv: Record<string, string> = {};
 
   static async start(): Promise<ChaosEnv> {
     const controlPlane = await ControlPlane.start();
@@ -131,6 +133,7 @@ export class ChaosEnv {
       kubeconfig,
       recordDir: this.recordDir,
       sidecarEnv: this.sidecarEnv,
+      appEnv: this.appEnv,
     });
     const index = this.replicas.findIndex((r) => r.name === name);
     if (index === -1) this.replicas.push(replica);
@@ -141,10 +144,21 @@ export class ChaosEnv {
   /** SIGKILLs a whole replica and tells the checker when its acting ended. */
   async kill(replica: Replica): Promise<void> {
     replica.signal('SIGKILL');
+    const at = process.hrtime.bigint();
     await replica.stop('SIGKILL');
+    this.#record(replica, 'killed', at);
+  }
+
+  /** SIGSTOPs a whole replica: a frozen process acts no more, so its acting interval ends here. */
+  freeze(replica: Replica): void {
+    replica.signal('SIGSTOP');
+    this.#record(replica, 'frozen', process.hrtime.bigint());
+  }
+
+  #record(replica: Replica, type: 'killed' | 'frozen', at: bigint): void {
     appendFileSync(
       replica.recordFile,
-      `${JSON.stringify({ replica: replica.name, type: 'killed', atNs: String(process.hrtime.bigint()) })}\n`,
+      `${JSON.stringify({ replica: replica.name, type, atNs: String(at) })}\n`,
     );
   }
 

@@ -2,24 +2,37 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killOnExit, SidecarProcess } from './sidecar.ts';
+import { TcpProxy } from './tcp-proxy.ts';
 
 const controllerBin = fileURLToPath(
   new URL('../../controller/example/bin/example-controller.js', import.meta.url),
 );
 
-/** One replica as a pod would run it: a sidecar and the example controller beside it. */
+/**
+ * One replica as a pod would run it: a sidecar and the example controller beside it. The app reaches
+ * its sidecar through a TCP proxy the test controls (to break their connection, say).
+ */
 export class Replica {
   readonly name: string;
   sidecar: SidecarProcess;
   app: ChildProcess;
+  /** Between the app and its sidecar. */
+  readonly link: TcpProxy;
   readonly recordFile: string;
   readonly appOutput: string[] = [];
   readonly #options: ReplicaOptions;
 
-  private constructor(name: string, sidecar: SidecarProcess, app: ChildProcess, options: ReplicaOptions) {
+  private constructor(
+    name: string,
+    sidecar: SidecarProcess,
+    app: ChildProcess,
+    link: TcpProxy,
+    options: ReplicaOptions,
+  ) {
     this.name = name;
     this.sidecar = sidecar;
     this.app = app;
+    this.link = link;
     this.recordFile = join(options.recordDir, `${name}.jsonl`);
     this.#options = options;
     this.#capture(app);
@@ -33,8 +46,10 @@ export class Replica {
       kubeconfig: options.kubeconfig,
       env: options.sidecarEnv,
     });
-    const app = Replica.#spawnApp(name, sidecar.url, options);
-    return new Replica(name, sidecar, app, options);
+    const link = new TcpProxy(sidecar.port);
+    await link.listen();
+    const app = Replica.#spawnApp(name, `http://127.0.0.1:${link.port}`, options);
+    return new Replica(name, sidecar, app, link, options);
   }
 
   static #spawnApp(name: string, sidecarUrl: string, options: ReplicaOptions): ChildProcess {
@@ -47,6 +62,7 @@ export class Replica {
         LEASEHOLD_URL: sidecarUrl,
         RECORD_FILE: join(options.recordDir, `${name}.jsonl`),
         LOG_LEVEL: 'info',
+        ...options.appEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -72,6 +88,7 @@ export class Replica {
     );
     this.app.kill(signal);
     await Promise.all([this.sidecar.stop(signal), appExit]);
+    await this.link.close();
   }
 
   /** Starts a new sidecar (same pod name, new identity) beside the living app, or both anew. */
@@ -102,4 +119,5 @@ export interface ReplicaOptions {
   kubeconfig: string;
   recordDir: string;
   sidecarEnv?: Record<string, string>;
+  appEnv?: Record<string, string>;
 }

@@ -24,6 +24,15 @@ export async function main(env: NodeJS.ProcessEnv): Promise<number> {
     );
     return 2;
   }
+  // Work each reconcile does before it writes and that cannot be cancelled (an external call, say).
+  const syncDelayMs = Number(env.SYNC_DELAY_MS ?? '0');
+  if (!Number.isInteger(syncDelayMs) || syncDelayMs < 0 || syncDelayMs > 60_000) {
+    logger.error(
+      { code: 'LEASEHOLD_EXAMPLE_CONFIG' },
+      `SYNC_DELAY_MS must be 0 to 60000, got "${env.SYNC_DELAY_MS}"`,
+    );
+    return 2;
+  }
   const kubeConfig = new KubeConfig();
   if (env.KUBECONFIG) kubeConfig.loadFromFile(env.KUBECONFIG);
   else kubeConfig.loadFromCluster();
@@ -45,6 +54,7 @@ export async function main(env: NodeJS.ProcessEnv): Promise<number> {
           namespace,
           identity,
           workers,
+          syncDelayMs,
           gate,
           recorder,
           logger,

@@ -25,6 +25,8 @@ export interface ReconcilerOptions {
   namespace: string;
   identity: string;
   workers: number;
+  /** Uncancellable work per reconcile before its write (0: none). */
+  syncDelayMs: number;
   gate: LeaderGate;
   recorder: ActivityRecorder;
   logger: Logger;
@@ -99,6 +101,7 @@ export async function reconcileWhileLeader(
     };
 
     const sync = async (name: string): Promise<void> => {
+      if (options.syncDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.syncDelayMs));
       const source = sources.get(name, namespace);
       const target = derivedName(name);
       const current = await core.readNamespacedConfigMap({ name: target, namespace }).catch((err) => {
