@@ -35,6 +35,14 @@ ${rows.join('\n')}
   leader. Probes and Prometheus use the separate read-only \`PROBE_PORT\` listener instead.
 - \`PROBE_PORT\` must differ from \`PORT\`.
 
+## Promises and hand-overs
+
+Every "leader" answer may be acted on for its \`validForMs\` (see api.md, *The promise*). A client without
+a gate session gets at most \`SESSIONLESS_VALIDITY_SECONDS\`; a gate session gets the leader's full validity
+and gives it back when its app reports idle. On SIGTERM or resign the sidecar waits until every promise has
+run out or been given back before it releases the Lease, so the graceful hand-over takes about
+\`SESSIONLESS_VALIDITY_SECONDS\` when session-less clients asked just before, and tens of ms otherwise.
+
 ## Identity
 
 The holder identity written to the Lease is \`<POD_NAME>_<random suffix>\`, new for every process start:

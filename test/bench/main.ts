@@ -60,7 +60,6 @@ env.sidecarEnv = {
   LEASE_RENEW_DEADLINE_SECONDS: String(timings.renewDeadlineSeconds),
   LEASE_RETRY_PERIOD_SECONDS: String(timings.retryPeriodSeconds),
   LEASE_SAFETY_MARGIN_SECONDS: '2',
-  SHUTDOWN_APP_TIMEOUT_SECONDS: '5',
 };
 const target = env.controlPlane.info;
 const lease = new LeaseRecorder(namespace, leaseName, target);

@@ -167,3 +167,24 @@ test('the chart ServiceAccount can use its own Lease and nothing else', async ()
   assert.equal(await can('create', 'events'), 'yes');
   assert.equal(await can('get', 'leases/ctl-leasehold', 'default'), 'no');
 });
+
+test('helm upgrade that would move running replicas to another Lease is refused; scaled to 0 and allowed, it goes through', async () => {
+  const env = { KUBECONFIG: testCluster().info.kubeconfigPath };
+  const release = ['rename', chartDir, '--namespace', namespace];
+  await helm(['install', ...release, '--set', 'leaseName=first-lease'], env);
+  const refused = await helm(['upgrade', ...release, '--set', 'leaseName=second-lease'], env).then(
+    () => assert.fail('the upgrade was accepted'),
+    (err: { stderr: string }) => err.stderr,
+  );
+  assert.match(refused, /moves the Lease from "first-lease" to "second-lease"/);
+  assert.match(refused, /scale deployment rename-leasehold --replicas=0/);
+  assert.match(refused, /allowLeaseNameChange=true/);
+  // The same Lease name, or another value changed, upgrades as usual.
+  await helm(['upgrade', ...release, '--set', 'leaseName=first-lease', '--set', 'replicaCount=3'], env);
+  await kubectl(['-n', namespace, 'scale', 'deployment', 'rename-leasehold', '--replicas=0']);
+  const { stdout } = await helm(
+    ['upgrade', ...release, '--set', 'leaseName=second-lease', '--set', 'allowLeaseNameChange=true'],
+    env,
+  );
+  assert.match(stdout, /has been upgraded/);
+});

@@ -41,6 +41,7 @@ export function overlaps(windows: Window[]): string[] {
       const b = merged[j] as Window;
       if (b.start >= a.end) break;
       if (b.replica === a.replica) continue;
+      // biome-ignore lint/complexity/useMathMinMax: bigint values
       const overlapEnd = a.end < b.end ? a.end : b.end;
       found.push(
         `${a.replica} and ${b.replica} both acted for ${ms(overlapEnd - b.start)} ms (at +${ms(b.start)} ms)`,

@@ -81,7 +81,6 @@ export class SidecarProcess {
       LEASE_RENEW_DEADLINE_SECONDS: String(testTimings.renewDeadlineSeconds),
       LEASE_RETRY_PERIOD_SECONDS: String(testTimings.retryPeriodSeconds),
       LEASE_SAFETY_MARGIN_SECONDS: String(testTimings.safetyMarginSeconds),
-      SHUTDOWN_APP_TIMEOUT_SECONDS: '2',
       ...options.env,
     };
     const child = spawn(process.execPath, [sidecarBin], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -75,8 +75,8 @@ Every template takes a dict:
       value: {{ $s.port | quote }}
     - name: PROBE_PORT
       value: {{ $s.probePort | quote }}
-    - name: SHUTDOWN_APP_TIMEOUT_SECONDS
-      value: {{ $s.shutdownAppTimeoutSeconds | quote }}
+    - name: SESSIONLESS_VALIDITY_SECONDS
+      value: {{ $s.sessionlessValiditySeconds | quote }}
     - name: RESIGN_PAUSE_SECONDS
       value: {{ $s.resignPauseSeconds | quote }}
     - name: EMIT_EVENTS
