@@ -5,7 +5,7 @@ import type { Clock, Timer } from './clock.ts';
 import type { Config } from './config.ts';
 import { type ElectorHooks, noHooks } from './elector-hooks.ts';
 import { KubernetesApiError, LeaseholdError } from './errors.ts';
-import type { LeaseApi } from './lease/api.ts';
+import type { LeaseApi } from './kube/lease-api.ts';
 import { formatMicroTime } from './lease/micro-time.ts';
 import {
   afterRenew,

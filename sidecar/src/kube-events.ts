@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LogThrottle } from './backoff.ts';
 import type { ElectorHooks } from './elector-hooks.ts';
-import type { KubeRequester } from './lease/api.ts';
+import type { KubeRequester } from './kube/connection.ts';
 import { formatMicroTime } from './lease/micro-time.ts';
 
 const labelRetryMs = 5_000;

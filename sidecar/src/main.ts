@@ -1,8 +1,8 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Config, loadConfig } from './config.ts';
 import { LeaseholdError } from './errors.ts';
-import { KubeRequester } from './lease/api.ts';
+import { connect } from './kube/connection.ts';
+import { inClusterSource, kubeconfigSource } from './kube/credentials.ts';
 import { createLogger } from './logger.ts';
 import { buildSidecar } from './sidecar.ts';
 
@@ -30,7 +30,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const log = logger.child({ lease: `${config.namespace}/${config.leaseName}`, identity: config.identity });
   try {
-    return await run(config, log);
+    return await run(config, log, env);
   } catch (err) {
     const code = err instanceof LeaseholdError ? err.code : 'LEASEHOLD_INTERNAL';
     log.fatal({ err, code }, 'sidecar failed');
@@ -38,19 +38,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
 }
 
-function requesterFor(config: Config): KubeRequester {
-  const kubeConfig = new KubeConfig();
-  try {
-    if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-    else kubeConfig.loadFromCluster();
-  } catch (err) {
-    throw new LeaseholdError('LEASEHOLD_KUBECONFIG', config.kubeconfig ?? 'in-cluster', { cause: err });
-  }
-  return new KubeRequester(kubeConfig);
-}
-
-async function run(config: Config, log: Logger): Promise<number> {
-  const requester = config.enableLeaderElection ? requesterFor(config) : undefined;
+async function run(config: Config, log: Logger, env: NodeJS.ProcessEnv): Promise<number> {
+  const requester = config.enableLeaderElection
+    ? await connect(
+        config.kubeconfig ? kubeconfigSource(config.kubeconfig) : inClusterSource(env),
+        log.child({ component: 'kube' }),
+      )
+    : undefined;
   const sidecar = await buildSidecar(config, { logger: log, requester });
   await sidecar.start();
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -59,6 +53,7 @@ async function run(config: Config, log: Logger): Promise<number> {
   });
   log.info({ signal }, 'shutting down: demoting, keeping promises, releasing the lease');
   await sidecar.stop();
+  await requester?.close();
   log.info('stopped');
   return 0;
 }

@@ -7,9 +7,10 @@ import type { Config } from './config.ts';
 import { Elector } from './elector.ts';
 import { combineHooks } from './elector-hooks.ts';
 import { KubernetesApiError } from './errors.ts';
+import type { KubeRequester } from './kube/connection.ts';
+import { HttpLeaseApi, type LeaseApi } from './kube/lease-api.ts';
 import { kubeIntegrationHooks } from './kube-events.ts';
 import { type LeaderSource, SingleReplicaLeader } from './leader-source.ts';
-import { HttpLeaseApi, type KubeRequester, type LeaseApi } from './lease/api.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { PromiseLedger } from './promise-ledger.ts';
 

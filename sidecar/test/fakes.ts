@@ -3,7 +3,7 @@
 import pino from 'pino';
 import type { Clock, Timer } from '../src/clock.ts';
 import { KubernetesApiError } from '../src/errors.ts';
-import type { LeaseApi, WatchEvent } from '../src/lease/api.ts';
+import type { LeaseApi, WatchEvent } from '../src/kube/lease-api.ts';
 import type { RawLease } from '../src/lease/record.ts';
 
 export const silentLogger = pino({ level: 'silent' });
@@ -152,7 +152,7 @@ export class MemoryLeaseApi implements LeaseApi {
 
   /** What the real client does before a request is answered: a timeout signal, latency, failures. */
   async #call(method: string, timeoutMs: number): Promise<void> {
-    AbortSignal.timeout(timeoutMs); // RangeError for a fraction, as in lease/api.ts
+    AbortSignal.timeout(timeoutMs); // RangeError for a fraction, as in kube/connection.ts
     this.calls.push({ method, timeoutMs });
     this.#check();
     const clock = this.#clock;

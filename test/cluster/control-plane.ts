@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ControlPlaneBinaries, controlPlaneBinaries } from './binaries.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
 import { ManagedProcess } from './managed-process.ts';
-import { randomToken, serviceAccountSigningKey } from './pki.ts';
+import { CertificateAuthority, randomToken, serviceAccountSigningKey } from './pki.ts';
 import { freePort } from './ports.ts';
 
 /** What a test needs to reach a running control plane; serialisable so test files can share one. */
@@ -17,6 +17,8 @@ export interface ControlPlaneInfo {
   adminToken: string;
   caPem: string;
   kubeconfigPath: string;
+  /** The CA whose client certificates the apiserver accepts (CertificateAuthority.open(clientCaDir)). */
+  clientCaDir: string;
   binaries: ControlPlaneBinaries;
 }
 
@@ -47,6 +49,7 @@ export class ControlPlane {
     const adminToken = randomToken();
     await writeFile(join(dir, 'tokens.csv'), `${adminToken},admin,admin,system:masters\n`, { mode: 0o600 });
     await writeFile(join(dir, 'sa.key'), serviceAccountSigningKey(), { mode: 0o600 });
+    const clientCa = await CertificateAuthority.create(join(dir, 'client-ca'));
 
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const etcd = new ManagedProcess(
@@ -73,6 +76,7 @@ export class ControlPlane {
       `--secure-port=${apiserverPort}`,
       `--cert-dir=${join(dir, 'certs')}`,
       `--token-auth-file=${join(dir, 'tokens.csv')}`,
+      `--client-ca-file=${clientCa.certFile}`,
       '--authorization-mode=RBAC',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${join(dir, 'sa.key')}`,
@@ -100,7 +104,16 @@ export class ControlPlane {
     await writeFile(kubeconfigPath, renderKubeconfig({ server, caPem, token: adminToken, user: 'admin' }), {
       mode: 0o600,
     });
-    const info = { dir, server, apiserverPort, adminToken, caPem, kubeconfigPath, binaries };
+    const info = {
+      dir,
+      server,
+      apiserverPort,
+      adminToken,
+      caPem,
+      kubeconfigPath,
+      clientCaDir: clientCa.dir,
+      binaries,
+    };
     return new ControlPlane(info, etcd, apiserver, args);
   }
 

@@ -1,12 +1,21 @@
-/** Renders a kubeconfig for one cluster and one bearer-token user. */
+/** Renders a kubeconfig for one cluster and one user: a bearer token (inline or a file) or a client certificate (files). */
 export function renderKubeconfig(options: {
   server: string;
   caPem: string;
-  token: string;
   user: string;
+  token?: string;
+  tokenFile?: string;
+  clientCertificate?: string;
+  clientKey?: string;
   namespace?: string;
 }): string {
   const ca = Buffer.from(options.caPem).toString('base64');
+  const credentials = [
+    ...(options.token ? [`    token: ${options.token}`] : []),
+    ...(options.tokenFile ? [`    tokenFile: ${options.tokenFile}`] : []),
+    ...(options.clientCertificate ? [`    client-certificate: ${options.clientCertificate}`] : []),
+    ...(options.clientKey ? [`    client-key: ${options.clientKey}`] : []),
+  ];
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -18,7 +27,7 @@ export function renderKubeconfig(options: {
     'users:',
     `- name: ${options.user}`,
     '  user:',
-    `    token: ${options.token}`,
+    ...credentials,
     'contexts:',
     '- name: leasehold-local',
     '  context:',

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { backoffMs, LogThrottle } from '../backoff.ts';
 import type { Clock } from '../clock.ts';
-import type { LeaseApi } from './api.ts';
+import type { LeaseApi } from '../kube/lease-api.ts';
 import type { RawLease } from './record.ts';
 
 export interface WatcherHandlers {
