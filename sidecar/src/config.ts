@@ -98,9 +98,12 @@ export function loadConfig(sources: ConfigSources): Config {
         `LEASE_RENEW_DEADLINE_SECONDS (${rd}) must be greater than 1.2 x LEASE_RETRY_PERIOD_SECONDS (${rp})`,
       );
     }
-    if (!(ld - margin > 1.2 * rp)) {
+    // The leader renews every RP but at most once a wall second (client-go compares records at second
+    // resolution), so its validity must outlast max(RP, 1 s) with room for the request.
+    const validity = Math.min(rd, ld - margin);
+    if (!(validity > 1.2 * Math.max(rp, 1))) {
       problems.push(
-        `LEASE_SAFETY_MARGIN_SECONDS (${margin}) leaves too little validity: LEASE_DURATION_SECONDS - margin must exceed 1.2 x LEASE_RETRY_PERIOD_SECONDS`,
+        `the leader's validity min(LEASE_RENEW_DEADLINE_SECONDS, LEASE_DURATION_SECONDS - LEASE_SAFETY_MARGIN_SECONDS) = ${validity} s must exceed 1.2 x max(LEASE_RETRY_PERIOD_SECONDS, 1 s) = ${1.2 * Math.max(rp, 1)} s: renewals come at most once a second`,
       );
     }
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock, Timer } from './clock.ts';
+import type { Clock } from './clock.ts';
 
 /** A gate session: a client that holds a push stream and acknowledges when its leader work has stopped. */
 interface Session {
@@ -25,7 +25,8 @@ export class PromiseLedger {
   readonly #forgetAfterMs: number;
   readonly #sessions = new Map<string, Session>();
   #sessionlessUntil = Number.NEGATIVE_INFINITY;
-  #changed: (() => void)[] = [];
+  /** Settled (and replaced) whenever a session gives its promises back. */
+  #givenBack = Promise.withResolvers<void>();
 
   constructor(clock: Clock, options: { forgetSessionsAfterMs?: number } = {}) {
     this.#clock = clock;
@@ -34,7 +35,7 @@ export class PromiseLedger {
 
   /** Records that a client was told it may act until `deadline` (monotonic ms). */
   promise(deadline: number, sessionId?: string): void {
-    const session = sessionId === undefined ? undefined : this.#sessions.get(sessionId);
+    const session = this.#sessions.get(sessionId as string);
     if (session) session.promisedUntil = Math.max(session.promisedUntil, deadline);
     else this.#sessionlessUntil = Math.max(this.#sessionlessUntil, deadline);
   }
@@ -59,7 +60,7 @@ export class PromiseLedger {
     const session = this.#sessions.get(id);
     if (!session) return;
     session.streams = Math.max(0, session.streams - 1);
-    if (session.streams === 0) session.detachedAt = this.#clock.now();
+    session.detachedAt = this.#clock.now(); // counts once the last stream is gone
   }
 
   has(id: string): boolean {
@@ -73,7 +74,9 @@ export class PromiseLedger {
     session.active = active;
     if (!active) {
       session.promisedUntil = Number.NEGATIVE_INFINITY;
-      this.#notify();
+      const givenBack = this.#givenBack;
+      this.#givenBack = Promise.withResolvers<void>();
+      givenBack.resolve();
     }
   }
 
@@ -102,21 +105,12 @@ export class PromiseLedger {
     for (;;) {
       const remaining = this.keptAt() - this.#clock.now();
       if (remaining <= 0) return;
-      await new Promise<void>((resolve) => {
-        let timer: Timer | undefined;
-        const done = (): void => {
-          timer?.cancel();
-          this.#changed = this.#changed.filter((f) => f !== done);
-          resolve();
-        };
-        timer = this.#clock.setTimeout(done, remaining);
-        this.#changed.push(done);
-      });
+      const ranOut = Promise.withResolvers<void>();
+      const timer = this.#clock.setTimeout(ranOut.resolve, remaining);
+      await Promise.race([ranOut.promise, this.#givenBack.promise]);
+      // Stryker disable next-line CallExpression: equivalent, a timer left running only settles a finished race
+      timer.cancel();
     }
-  }
-
-  #notify(): void {
-    for (const listener of this.#changed.slice()) listener();
   }
 
   /** Sessions without a stream for a while, holding nothing, are forgotten. */

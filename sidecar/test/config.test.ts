@@ -89,10 +89,29 @@ test('LD > RD > 1.2 x RP is enforced, as client-go does', () => {
   );
 });
 
-test('a safety margin that leaves no validity is refused', () => {
+test('a validity that renewals (at most one a wall second) cannot keep up with is refused', () => {
   assert.match(
     problems({ ...base, LEASE_SAFETY_MARGIN_SECONDS: '14' }).join(),
-    /LEASE_SAFETY_MARGIN_SECONDS/,
+    /validity .* = 1 s must exceed 1.2 x max/,
+  );
+  // RP 0.5 s satisfies client-go's RD > 1.2 RP, but 1 s of validity cannot outlast a once-a-second renewal.
+  assert.match(
+    problems({
+      ...base,
+      LEASE_DURATION_SECONDS: '4',
+      LEASE_RENEW_DEADLINE_SECONDS: '1',
+      LEASE_RETRY_PERIOD_SECONDS: '0.5',
+    }).join(),
+    /renewals come at most once a second/,
+  );
+  assert.equal(
+    load({
+      ...base,
+      LEASE_DURATION_SECONDS: '4',
+      LEASE_RENEW_DEADLINE_SECONDS: '1.25',
+      LEASE_RETRY_PERIOD_SECONDS: '0.5',
+    }).renewDeadlineSeconds,
+    1.25,
   );
 });
 

@@ -5,7 +5,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Elector, type ElectorConfig } from '../src/elector.ts';
 import type { ElectorHooks } from '../src/elector-hooks.ts';
-import { flush, ManualClock, MemoryLeaseApi, PromiseGate, silentLogger, stopElector } from './fakes.ts';
+import {
+  capturingLogger,
+  flush,
+  ManualClock,
+  MemoryLeaseApi,
+  PromiseGate,
+  settle,
+  silentLogger,
+  stopElector,
+} from './fakes.ts';
 
 const defaults: ElectorConfig = {
   leaseName: 'l',
@@ -465,4 +474,447 @@ test('API unreachable for RD - 1 s right after a renewal: the leader renews when
   assert.ok(renewed() > before + 1, 'renewed after the outage');
   const reads = api.calls.slice(callsBefore).filter((c) => c.method === 'get').length;
   assert.equal(reads, 0, 'the leader retried its renewal without reading first');
+});
+
+test('two candidates race for a free Lease: one wins, the other is refused (409), reads again and follows', async (t) => {
+  const clock = new ManualClock();
+  const api = new MemoryLeaseApi(clock);
+  const conflicts: string[] = [];
+  const make = (identity: string) =>
+    new Elector({
+      config: { ...defaults, identity },
+      api,
+      clock,
+      logger: silentLogger,
+      hooks: { conflict: () => conflicts.push(identity) },
+    });
+  const a = make('a_1');
+  const b = make('b_2');
+  t.after(async () => {
+    await stopElector(clock, a);
+    await stopElector(clock, b);
+  });
+  api.seed({ holderIdentity: '', leaseDurationSeconds: 15 });
+  api.muteWatch = true; // neither sees the other's write before its own
+  a.start();
+  b.start();
+  await clock.advance(0);
+  api.muteWatch = false;
+  await clock.advance(100);
+  assert.equal([a.isLeader(), b.isLeader()].filter(Boolean).length, 1);
+  assert.equal(conflicts.length, 1);
+  const loser = a.isLeader() ? b : a;
+  assert.equal(loser.snapshot().holder, api.lease?.spec?.holderIdentity, 'the loser read the winner back');
+  await clock.advance(14_000);
+  assert.equal(loser.isLeader(), false);
+});
+
+test('a renewal that finds the Lease deleted (404) writes it again and keeps leading', async (t) => {
+  const demotions: string[] = [];
+  const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.muteWatch = true;
+  api.delete();
+  await clock.advance(2_100);
+  assert.equal(elector.isLeader(), true);
+  assert.deepEqual(demotions, []);
+  assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
+  assert.ok(
+    api.calls.some((c) => c.method === 'create'),
+    'created again after the 404',
+  );
+});
+
+test('a resign while a renewal is in flight: the renewal it answers does not make it leader again', async (t) => {
+  const { clock, api, elector } = setup(
+    {},
+    { leaseDurationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1, safetyMarginSeconds: 1 },
+  );
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.latencyMs = 300;
+  await clock.advance(1_100); // a renewal was sent at +1 s and is waiting for its answer
+  await settle(clock, elector.resign(5_000));
+  assert.equal(api.lease?.spec?.holderIdentity, '', 'released');
+  assert.equal(elector.isLeader(), false);
+  assert.equal(elector.snapshot().role, 'paused');
+  await clock.advance(4_000);
+  assert.equal(elector.isLeader(), false, 'no leadership claimed during the pause');
+});
+
+test('stopped after the Lease was taken: no wait for promises, nothing written', async () => {
+  const promises = new PromiseGate();
+  const { clock, api, elector } = setup({ promisesKept: promises.promisesKept });
+  elector.start();
+  await clock.advance(0);
+  api.externalWrite({ holderIdentity: 'thief_9', leaseTransitions: 1 });
+  await clock.advance(10);
+  const writes = api.writes.length;
+  await elector.stop();
+  assert.equal(promises.calls, 0, 'a Lease it does not hold is not released, so nothing to wait for');
+  assert.equal(api.writes.length, writes);
+});
+
+test('an event-loop stall past the deadline: the next event it handles demotes it (renew-deadline)', async (t) => {
+  const demotions: string[] = [];
+  const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  clock.nowMs += 12_000; // no timer ran
+  clock.wallMs += 12_000;
+  api.emitRaw({ type: 'MODIFIED', object: structuredClone(api.lease as never) });
+  await flush();
+  assert.deepEqual(demotions, ['renew-deadline']);
+});
+
+test("snapshot: starting and unknown before the first read; a follower reports the holder's epoch; a free Lease none", async (t) => {
+  const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
+  const first = elector.snapshot();
+  assert.deepEqual(
+    [first.role, first.known, first.holder, first.epoch, first.observedAt],
+    ['starting', false, '', null, null],
+  );
+  api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 15, leaseTransitions: 6 });
+  elector.start();
+  await clock.advance(0);
+  const following = elector.snapshot();
+  assert.deepEqual(
+    [following.role, following.known, following.holder, following.epoch, following.isLeader],
+    ['follower', true, 'other_2', 6, false],
+  );
+  assert.match(String(following.observedAt), microTime);
+  api.externalWrite({ holderIdentity: '', leaseDurationSeconds: 1 });
+  await flush();
+  assert.equal(elector.snapshot().epoch, 7, 'it took the released Lease at once');
+});
+
+test('resign refuses a follower (LEASEHOLD_NOT_LEADER); a second stop does nothing', async () => {
+  const released: number[] = [];
+  const { clock, api, elector } = setup({ released: () => released.push(1) });
+  api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 15 });
+  elector.start();
+  await clock.advance(0);
+  await assert.rejects(
+    elector.resign(1_000),
+    (err: { code?: string }) => err.code === 'LEASEHOLD_NOT_LEADER',
+  );
+  await clock.advance(16_000);
+  assert.equal(elector.isLeader(), true);
+  await elector.stop();
+  await elector.stop();
+  assert.deepEqual(released, [1]);
+  assert.equal(elector.snapshot().role, 'stopped');
+});
+
+test('version moves on changes of holder, leadership, epoch or role only — not on renewals', async (t) => {
+  const { clock, elector } = setup();
+  t.after(() => stopElector(clock, elector));
+  const versions: number[] = [];
+  elector.on('change', (s) => versions.push(s.version));
+  elector.start();
+  await clock.advance(0);
+  const afterAcquire = elector.snapshot().version;
+  await clock.advance(20_000); // about ten renewals
+  assert.equal(elector.snapshot().version, afterAcquire);
+  assert.deepEqual(
+    versions,
+    [...versions].sort((a, b) => a - b),
+  );
+  assert.equal(new Set(versions).size, versions.length, 'each change a new version');
+});
+
+test('renewal latency reaches the metrics hook in seconds', async (t) => {
+  const seconds: number[] = [];
+  const { clock, api, elector } = setup({ renewed: (s) => seconds.push(s) });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.latencyMs = 40;
+  await clock.advance(2_100);
+  assert.deepEqual(seconds, [0.04]);
+});
+
+test('a coordinated-election Lease is warned about once', async (t) => {
+  const { logger, lines } = capturingLogger();
+  const clock = new ManualClock();
+  const api = new MemoryLeaseApi(clock);
+  const elector = new Elector({ config: defaults, api, clock, logger });
+  t.after(() => stopElector(clock, elector));
+  api.seed({ holderIdentity: '', strategy: 'OldestEmulationVersion' });
+  elector.start();
+  await clock.advance(100_000);
+  assert.equal(lines.filter((l) => String(l.msg).includes('coordinated election')).length, 1);
+  const snapshot = elector.snapshot();
+  assert.deepEqual(
+    [snapshot.holder, snapshot.epoch, snapshot.isLeader],
+    ['', null, false],
+    'nobody holds it',
+  );
+});
+
+test('API failures are logged once per 30 s, and at once again after a success; each reaches the metrics hook', async (t) => {
+  const { logger, lines } = capturingLogger();
+  const clock = new ManualClock();
+  const api = new MemoryLeaseApi(clock);
+  const errors: unknown[] = [];
+  const elector = new Elector({
+    config: defaults,
+    api,
+    clock,
+    logger,
+    hooks: { apiError: (err) => errors.push(err) },
+  });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  const failures = () => lines.filter((l) => l.msg === 'lease API call failed; retrying').length;
+  api.down = true;
+  await clock.advance(2_500); // the renewal at +2 s fails, and its retries
+  assert.equal(failures(), 1);
+  assert.ok(errors.length >= 2, 'every failure counted');
+  api.down = false;
+  await clock.advance(1_000); // a retry succeeds
+  assert.equal(elector.isLeader(), true);
+  api.down = true;
+  await clock.advance(2_000); // the next renewal fails, 3 s after the first line
+  assert.equal(failures(), 2, 'after a success the next failure is logged at once');
+});
+
+test('a follower whose write failed reads again before trying once more', async (t) => {
+  const conflicts: number[] = [];
+  const { clock, api, elector } = setup({ conflict: () => conflicts.push(1) });
+  t.after(() => stopElector(clock, elector));
+  api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 15 });
+  elector.start();
+  await clock.advance(0);
+  api.muteWatch = true; // from here it sees only what it reads
+  api.failNext = 1; // its takeover write at expiry fails
+  await clock.advance(15_001);
+  assert.equal(elector.isLeader(), false);
+  api.externalWrite({ renewTime: '2026-01-15T10:00:16.000000Z' }); // the holder lives on, unseen
+  await clock.advance(10_000);
+  assert.equal(elector.isLeader(), false);
+  assert.deepEqual(conflicts, [], 'it read the renewal instead of writing blindly over it');
+});
+
+/** The roles an elector published, in order, without repeats. */
+function roles(elector: Elector): string[] {
+  const seen: string[] = [];
+  elector.on('change', (s) => {
+    if (seen.at(-1) !== s.role) seen.push(s.role);
+  });
+  return seen;
+}
+
+test('resign: leader, releasing, paused, follower, leader again — with nothing else waking it', async (t) => {
+  const demotions: string[] = [];
+  const { clock, api, elector } = setup({ demoted: (reason) => demotions.push(reason) });
+  t.after(() => stopElector(clock, elector));
+  const seen = roles(elector);
+  elector.start();
+  await clock.advance(0);
+  await elector.resign(3_000);
+  const releasedAt = clock.nowMs;
+  api.muteWatch = true; // no event will wake it: its own timer must
+  await clock.advance(2_999);
+  assert.equal(elector.snapshot().role, 'paused');
+  await clock.advance(1);
+  assert.equal(elector.isLeader(), true, `leading again ${clock.nowMs - releasedAt} ms after the release`);
+  assert.deepEqual(seen, ['starting', 'follower', 'leader', 'releasing', 'paused', 'follower', 'leader']);
+  assert.deepEqual(demotions, ['resigned']);
+});
+
+test('two resigns at once release once; a later resign releases again', async (t) => {
+  const released: number[] = [];
+  const { clock, elector } = setup({ released: () => released.push(clock.nowMs) });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  await Promise.all([elector.resign(100), elector.resign(100).catch(() => {})]);
+  assert.equal(released.length, 1);
+  await clock.advance(200);
+  assert.equal(elector.isLeader(), true);
+  await elector.resign(100);
+  assert.equal(released.length, 2);
+});
+
+test('a resign whose release fails: still no leadership claimed during the pause', async (t) => {
+  const { clock, api, elector } = setup(
+    {},
+    { leaseDurationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1, safetyMarginSeconds: 1 },
+  );
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.latencyMs = 300;
+  await clock.advance(1_100); // a renewal is on its way
+  const resigning = elector.resign(5_000);
+  api.failNext = 1; // the release will fail
+  await settle(clock, resigning);
+  assert.equal(api.lease?.spec?.holderIdentity, 'me_1', 'not released');
+  assert.equal(
+    elector.isLeader(),
+    false,
+    'but the renewal that landed during the resign did not make it leader again',
+  );
+  await clock.advance(2_000);
+  assert.equal(elector.isLeader(), false);
+});
+
+test('stopped while its acquire is on its way: it never becomes leader, and releases what it wrote', async () => {
+  const acquired: number[] = [];
+  const { clock, api, elector } = setup({ acquired: (epoch) => acquired.push(epoch) });
+  api.seed({ holderIdentity: '', leaseDurationSeconds: 15 });
+  api.latencyMs = 500;
+  elector.start();
+  await clock.advance(600); // the read answered; the acquire was sent at +500
+  await settle(clock, elector.stop());
+  assert.deepEqual(acquired, []);
+  assert.equal(api.lease?.spec?.holderIdentity, '', 'the write that landed was released');
+});
+
+test('an acquire answered after the validity it would grant: not leader; leader once answers are quick', async (t) => {
+  // LD 4 - margin 2.75 = 1.25 s of validity, less than the 1.5 s request timeout.
+  const acquired: number[] = [];
+  const { clock, api, elector } = setup(
+    { acquired: (e) => acquired.push(e) },
+    { leaseDurationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 0.5, safetyMarginSeconds: 2.75 },
+  );
+  t.after(() => stopElector(clock, elector));
+  api.seed({ holderIdentity: '', leaseDurationSeconds: 4 });
+  api.latencyMs = 1_400;
+  elector.start();
+  await clock.advance(5_000);
+  assert.deepEqual(acquired, []);
+  assert.equal(elector.isLeader(), false);
+  api.latencyMs = 0;
+  await clock.advance(3_000);
+  assert.equal(elector.isLeader(), true);
+  assert.equal(acquired.length, 1);
+});
+
+test('a release refused twice by the precondition gives up (at most two attempts); refused once, it succeeds', async () => {
+  for (const [conflicts, released] of [
+    [1, true],
+    [2, false],
+  ] as const) {
+    const { clock, api, elector } = setup();
+    elector.start();
+    await clock.advance(0);
+    api.conflictNext = conflicts;
+    await settle(clock, elector.stop());
+    assert.equal(api.lease?.spec?.holderIdentity === '', released, `${conflicts} conflict(s)`);
+    assert.equal(api.calls.filter((c) => c.method === 'replace').length, conflicts === 1 ? 2 : 2);
+  }
+});
+
+test('a release the API refuses: reported, logged, and the sidecar still stops', async () => {
+  const errors: unknown[] = [];
+  const { logger, lines } = capturingLogger();
+  const clock = new ManualClock();
+  const api = new MemoryLeaseApi(clock);
+  const elector = new Elector({
+    config: defaults,
+    api,
+    clock,
+    logger,
+    hooks: { apiError: (err) => errors.push(err) },
+  });
+  elector.start();
+  await clock.advance(0);
+  api.down = true;
+  await settle(clock, elector.stop());
+  assert.equal(elector.snapshot().role, 'stopped');
+  assert.ok(errors.length >= 1);
+  assert.ok(lines.some((l) => String(l.msg).startsWith('could not release the lease')));
+});
+
+test('resign then stop during the hand-off: it stops, and never campaigns again', async () => {
+  const promises = new PromiseGate();
+  const { clock, api, elector } = setup({ promisesKept: promises.promisesKept });
+  elector.start();
+  await clock.advance(0);
+  const resigning = elector.resign(0);
+  const stopping = elector.stop();
+  promises.open();
+  await settle(clock, Promise.all([resigning, stopping]));
+  const writes = api.writes.length;
+  await clock.advance(30_000);
+  assert.equal(elector.snapshot().role, 'stopped');
+  assert.equal(api.writes.length, writes);
+});
+
+test('stop before start, and stop twice: nothing happens, nothing breaks', async () => {
+  const { clock, api, elector } = setup();
+  const seen = roles(elector);
+  await elector.stop();
+  await elector.stop();
+  assert.equal(elector.snapshot().role, 'stopped');
+  assert.deepEqual(seen, ['stopping', 'stopped']);
+  assert.equal(api.calls.length, 0);
+  await clock.advance(10_000);
+});
+
+test('stopped after it saw its Lease deleted (and before writing it again): it stops without releasing', async () => {
+  const { clock, api, elector } = setup();
+  api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 15 });
+  elector.start();
+  await clock.advance(0);
+  api.delete();
+  await flush();
+  await settle(clock, elector.stop());
+  assert.equal(elector.snapshot().role, 'stopped');
+  assert.equal(api.lease, undefined);
+});
+
+test('role "starting" until the first read answers; "paused" ends exactly at the pause', async (t) => {
+  const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
+  api.latencyMs = 100;
+  elector.start();
+  await clock.advance(50);
+  assert.equal(elector.snapshot().role, 'starting');
+  await clock.advance(400);
+  assert.equal(elector.isLeader(), true);
+  api.latencyMs = 0;
+  api.seed({ holderIdentity: 'other_9', leaseDurationSeconds: 15 }); // stolen: it follows; then pause it by hand
+  await flush();
+  assert.equal(elector.snapshot().role, 'follower');
+});
+
+test('retry delays under failures (fixed jitter): a leader 100, 200, 250 ms; a follower up to 8 s; a success starts over', async (t) => {
+  const clock = new ManualClock();
+  const api = new MemoryLeaseApi(clock);
+  const elector = new Elector({ config: defaults, api, clock, logger: silentLogger, random: () => 0.5 });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  const gaps = (from: number, method: string) => {
+    const times = api.calls
+      .slice(from)
+      .filter((c) => c.method === method)
+      .map((c) => c.at);
+    return times.slice(1).map((at, i) => at - (times[i] as number));
+  };
+  api.down = true;
+  let from = api.calls.length;
+  await clock.advance(3_000);
+  assert.deepEqual(gaps(from, 'replace').slice(0, 4), [100, 200, 250, 250], 'the leader retries its renewal');
+  await clock.advance(7_000); // past its deadline: a follower now
+  from = api.calls.length;
+  await clock.advance(40_000);
+  assert.deepEqual(gaps(from, 'get').slice(-3), [8_000, 8_000, 8_000], 'a follower backs off to 4 x RP');
+  api.down = false;
+  await clock.advance(8_001);
+  assert.equal(elector.isLeader(), true, 'back, and leading its own Lease');
+  await clock.advance(1_000);
+  api.down = true;
+  from = api.calls.length;
+  await clock.advance(2_000);
+  assert.deepEqual(gaps(from, 'replace').slice(0, 2), [100, 200], 'after a success the delays start over');
 });

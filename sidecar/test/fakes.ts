@@ -60,20 +60,27 @@ export class MemoryLeaseApi implements LeaseApi {
   latencyMs = 0;
   /** Watch events stop arriving (a watch that died silently). */
   muteWatch = false;
+  /** The next N calls fail as if the API were unreachable. */
+  failNext = 0;
+  /** The next N updates are refused with 409 whatever their resourceVersion (someone wrote meanwhile). */
+  conflictNext = 0;
   writes: RawLease[] = [];
-  calls: { method: string; timeoutMs: number }[] = [];
+  calls: { method: string; timeoutMs: number; at: number }[] = [];
   #watchers = new Set<(event: WatchEvent) => void>();
   readonly #clock: ManualClock | undefined;
+  /** The Lease name the API serves (a create for another name is refused, as a misconfigured client would be). */
+  readonly name: string;
 
-  constructor(clock?: ManualClock) {
+  constructor(clock?: ManualClock, name = 'l') {
     this.#clock = clock;
+    this.name = name;
   }
 
   seed(spec: Record<string, unknown>, extra: Record<string, unknown> = {}): RawLease {
     this.lease = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: 'l', namespace: 'ns', resourceVersion: String(++this.version) },
+      metadata: { name: this.name, namespace: 'ns', resourceVersion: String(++this.version) },
       spec,
       ...extra,
     };
@@ -105,34 +112,50 @@ export class MemoryLeaseApi implements LeaseApi {
   }
 
   async get(timeoutMs: number): Promise<RawLease | undefined> {
-    await this.#call('get', timeoutMs);
-    return this.lease ? structuredClone(this.lease) : undefined;
+    return this.#call('get', timeoutMs, () => (this.lease ? structuredClone(this.lease) : undefined));
   }
 
   async create(lease: RawLease, timeoutMs: number): Promise<RawLease> {
-    await this.#call('create', timeoutMs);
-    if (this.lease) throw new KubernetesApiError(409, 'AlreadyExists', 'exists');
-    this.lease = {
-      ...structuredClone(lease),
-      metadata: { ...lease.metadata, resourceVersion: String(++this.version) },
-    };
-    this.writes.push(structuredClone(this.lease));
-    this.#emit('ADDED');
-    return structuredClone(this.lease);
+    return this.#call('create', timeoutMs, () => {
+      // What the apiserver checks of a new Lease.
+      if (
+        lease.apiVersion !== 'coordination.k8s.io/v1' ||
+        lease.kind !== 'Lease' ||
+        lease.metadata?.name !== this.name
+      )
+        throw new KubernetesApiError(
+          400,
+          'BadRequest',
+          `not a Lease named ${this.name}: ${JSON.stringify(lease)}`,
+        );
+      if (this.lease) throw new KubernetesApiError(409, 'AlreadyExists', 'exists');
+      this.lease = {
+        ...structuredClone(lease),
+        metadata: { ...lease.metadata, resourceVersion: String(++this.version) },
+      };
+      this.writes.push(structuredClone(this.lease));
+      this.#emit('ADDED');
+      return structuredClone(this.lease);
+    });
   }
 
   async replace(lease: RawLease, timeoutMs: number): Promise<RawLease> {
-    await this.#call('replace', timeoutMs);
-    if (!this.lease) throw new KubernetesApiError(404, 'NotFound', 'gone');
-    if (lease.metadata?.resourceVersion !== this.lease.metadata?.resourceVersion)
-      throw new KubernetesApiError(409, 'Conflict', 'stale');
-    this.lease = {
-      ...structuredClone(lease),
-      metadata: { ...lease.metadata, resourceVersion: String(++this.version) },
-    };
-    this.writes.push(structuredClone(this.lease));
-    this.#emit('MODIFIED');
-    return structuredClone(this.lease);
+    return this.#call('replace', timeoutMs, () => {
+      if (!this.lease) throw new KubernetesApiError(404, 'NotFound', 'gone');
+      if (this.conflictNext > 0) {
+        this.conflictNext--;
+        throw new KubernetesApiError(409, 'Conflict', 'changed meanwhile');
+      }
+      if (lease.metadata?.resourceVersion !== this.lease.metadata?.resourceVersion)
+        throw new KubernetesApiError(409, 'Conflict', 'stale');
+      this.lease = {
+        ...structuredClone(lease),
+        metadata: { ...lease.metadata, resourceVersion: String(++this.version) },
+      };
+      this.writes.push(structuredClone(this.lease));
+      this.#emit('MODIFIED');
+      return structuredClone(this.lease);
+    });
   }
 
   async watch(
@@ -150,19 +173,31 @@ export class MemoryLeaseApi implements LeaseApi {
     if (this.down) throw new KubernetesApiError(0, 'ECONNREFUSED', 'down');
   }
 
-  /** What the real client does before a request is answered: a timeout signal, latency, failures. */
-  async #call(method: string, timeoutMs: number): Promise<void> {
+  /**
+   * A call as the real client makes it: a timeout signal (which refuses a fraction), the server doing the
+   * work, then the answer after `latencyMs` — or a Timeout when that is later than `timeoutMs` (the work
+   * was done, the answer is lost). `hang`: no answer at all before the timeout.
+   */
+  async #call<T>(method: string, timeoutMs: number, serve: () => T): Promise<T> {
     AbortSignal.timeout(timeoutMs); // RangeError for a fraction, as in kube/connection.ts
-    this.calls.push({ method, timeoutMs });
+    this.calls.push({ method, timeoutMs, at: this.#clock?.nowMs ?? 0 });
     this.#check();
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new KubernetesApiError(0, 'ECONNRESET', `${method} failed`);
+    }
     const clock = this.#clock;
     if (this.hang && clock) {
       await new Promise<void>((resolve) => clock.setTimeout(resolve, timeoutMs));
       throw new KubernetesApiError(0, 'Timeout', `${method} timed out`);
     }
-    if (this.latencyMs > 0 && clock)
-      await new Promise<void>((resolve) => clock.setTimeout(resolve, this.latencyMs));
-    this.#check();
+    const result = serve();
+    if (this.latencyMs > 0 && clock) {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.min(this.latencyMs, timeoutMs)));
+      if (this.latencyMs > timeoutMs) throw new KubernetesApiError(0, 'Timeout', `${method} timed out`);
+      this.#check();
+    }
+    return result;
   }
 
   #emit(type: 'ADDED' | 'MODIFIED'): void {
@@ -188,12 +223,24 @@ export class PromiseGate {
   }
 }
 
-/** Stops an elector under a manual clock: time moves on until calls in flight time out. */
-export async function stopElector(clock: ManualClock, elector: { stop(): Promise<void> }): Promise<void> {
+/** Awaits `promise` under a manual clock: time moves on (100 ms steps) until it settles. */
+export async function settle<T>(clock: ManualClock, promise: Promise<T>): Promise<T> {
   let done = false;
-  const stopping = elector.stop().then(() => {
+  const settled = promise.finally(() => {
     done = true;
   });
   for (let i = 0; i < 1_000 && !done; i++) await clock.advance(100);
-  await stopping;
+  return settled;
+}
+
+/** Stops an elector under a manual clock: time moves on until calls in flight time out. */
+export function stopElector(clock: ManualClock, elector: { stop(): Promise<void> }): Promise<void> {
+  return settle(clock, elector.stop());
+}
+
+/** A logger whose lines a test can read. */
+export function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { logger, lines };
 }

@@ -150,3 +150,48 @@ test('allKept waits again when the deadline it waited for is extended meanwhile'
   await waiting;
   assert.equal(kept, true);
 });
+
+test('session ids: 1-64 letters, digits, "-" and "_", nothing else', async () => {
+  const { sessionIdPattern } = await import('../src/promise-ledger.ts');
+  for (const ok of ['a', 'gate-1_X', 'x'.repeat(64), '0b1e0c6e-5a3b-4b8e-9f4f-2b8b5a1c3d4e'])
+    assert.match(ok, sessionIdPattern, ok);
+  for (const bad of ['', 'x'.repeat(65), 'has space', 'dot.ted', 'ünï', 'a/b', ' a', 'a '])
+    assert.doesNotMatch(bad, sessionIdPattern, bad);
+});
+
+test('a new session is idle; detaching an unknown session is harmless', () => {
+  const { ledger } = setup();
+  ledger.attach('fresh');
+  assert.equal(ledger.activeCount, 0);
+  ledger.detach('nobody');
+  assert.equal(ledger.sessionCount, 1);
+});
+
+test('a detached session is forgotten exactly after the grace (default one minute), counted from its detach', () => {
+  const clock = new ManualClock();
+  clock.nowMs = 0;
+  const ledger = new PromiseLedger(clock);
+  ledger.attach('late');
+  clock.nowMs = 100_000;
+  ledger.detach('late');
+  clock.nowMs = 160_000;
+  ledger.attach('probe-1');
+  assert.equal(ledger.has('late'), true, 'exactly a minute after: still kept');
+  clock.nowMs = 160_001;
+  ledger.attach('probe-2');
+  assert.equal(ledger.has('late'), false);
+});
+
+test('a session holding a promise that ends exactly now may be forgotten; one that ends later may not', () => {
+  const { clock, ledger } = setup();
+  ledger.attach('ends-now');
+  ledger.promise(70_000, 'ends-now');
+  ledger.detach('ends-now');
+  ledger.attach('ends-later');
+  ledger.promise(70_001, 'ends-later');
+  ledger.detach('ends-later');
+  clock.nowMs = 70_000;
+  ledger.attach('probe');
+  assert.equal(ledger.has('ends-now'), false);
+  assert.equal(ledger.has('ends-later'), true);
+});

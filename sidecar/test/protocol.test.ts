@@ -138,6 +138,20 @@ test('observe: first sight, unchanged, changed, older states ignored, versions t
   );
 });
 
+test('observe: a Lease without metadata (no resourceVersion) is never taken for an older state', () => {
+  const bare: RawLease = { spec: held('a') };
+  const first = observe(undefined, bare, 100, wall, 15_000);
+  assert.equal(first?.changed, true);
+  const again = observe(first?.observation, { spec: held('b') }, 200, wall, 15_000);
+  assert.equal(again?.observation.record?.holderIdentity, 'b');
+  const after = observe(again?.observation, lease(held('c'), '5'), 300, wall, 15_000);
+  assert.equal(after?.observation.record?.holderIdentity, 'c');
+  assert.equal(
+    observe(after?.observation, { spec: held('d') }, 400, wall, 15_000)?.observation.record?.holderIdentity,
+    'd',
+  );
+});
+
 test('observe: appearing and disappearing are changes', () => {
   const gone = observe(seen(held('a')), undefined, 2_000, wall, 15_000);
   assert.equal(gone?.changed, true);
@@ -268,6 +282,7 @@ test('specs: acquire bumps the epoch past anything seen; re-acquiring our own ke
   // Deleted and seen at 41 before: the new Lease starts above it.
   assert.equal(acquireSpec(state({ observation: seen(undefined), maxTransitionsSeen: 41 }), wall).epoch, 42);
   assert.equal(acquireSpec(state({ observation: seen(undefined) }), wall).epoch, 0);
+  assert.equal(acquireSpec(state({ maxTransitionsSeen: 2 }), wall).epoch, 3, 'nothing observed yet');
   const own = acquireSpec(state({ observation: seen(held(me)), maxTransitionsSeen: 3 }), wall);
   assert.equal(own.epoch, 3);
   assert.equal(own.spec.acquireTime, '2026-01-15T09:00:00.000000Z');

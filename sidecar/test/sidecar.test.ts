@@ -17,7 +17,7 @@ function config(env: Record<string, string> = {}) {
 
 async function wired(env: Record<string, string> = {}) {
   const clock = new ManualClock();
-  const api = new MemoryLeaseApi(clock);
+  const api = new MemoryLeaseApi(clock, 'ctl');
   const sidecar = await buildSidecar(config(env), { logger: silentLogger, clock, api });
   return { clock, api, sidecar };
 }

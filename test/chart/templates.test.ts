@@ -110,6 +110,21 @@ test('invalid combinations fail with a clear message', async () => {
     await renderError({ 'sidecar.election.retryPeriodSeconds': '9' }),
     /greater than 1.2 x retryPeriodSeconds/,
   );
+  // Validity 2 s against renewals every 2 s: no room for the request.
+  assert.match(
+    await renderError({ 'sidecar.election.safetyMarginSeconds': '13' }),
+    /validity min\(renewDeadlineSeconds, leaseDurationSeconds - safetyMarginSeconds\) = 2 s must exceed 1.2 x max\(retryPeriodSeconds, 1 s\) = 2.4 s/,
+  );
+  // RP 0.2 s would allow RD 1.1 s, but renewals come at most once a wall second.
+  assert.match(
+    await renderError({
+      'sidecar.election.leaseDurationSeconds': '2',
+      'sidecar.election.renewDeadlineSeconds': '1.1',
+      'sidecar.election.retryPeriodSeconds': '0.2',
+      'sidecar.election.safetyMarginSeconds': '0.5',
+    }),
+    /= 1.1 s must exceed 1.2 x max\(retryPeriodSeconds, 1 s\) = 1.2 s/,
+  );
   assert.match(
     await renderError({ terminationGracePeriodSeconds: '5' }),
     /terminationGracePeriodSeconds \(5\) is too short/,

@@ -23,7 +23,11 @@ export interface K8sObject {
 
 /** `helm template` with `--set`-style values, parsed into objects. */
 export async function render(values: Record<string, string> = {}, chart = chartDir): Promise<K8sObject[]> {
-  const sets = Object.entries(values).flatMap(([key, value]) => ['--set', `${key}=${value}`]);
+  // `--set` reads 1.5 as a string; decimals go through --set-json so they arrive as numbers.
+  const sets = Object.entries(values).flatMap(([key, value]) => [
+    /^-?\d+\.\d+$/.test(value) ? '--set-json' : '--set',
+    `${key}=${value}`,
+  ]);
   const { stdout } = await helm([
     'template',
     'demo',

@@ -34,8 +34,12 @@ Every template takes a dict:
 {{- if not (gt (float64 $e.renewDeadlineSeconds) (mulf 1.2 (float64 $e.retryPeriodSeconds))) -}}
 {{- fail (printf "leasehold: sidecar.election.renewDeadlineSeconds (%v) must be greater than 1.2 x retryPeriodSeconds (%v)" $e.renewDeadlineSeconds $e.retryPeriodSeconds) -}}
 {{- end -}}
-{{- if not (gt (subf (float64 $e.leaseDurationSeconds) (float64 $e.safetyMarginSeconds)) (mulf 1.2 (float64 $e.retryPeriodSeconds))) -}}
-{{- fail (printf "leasehold: sidecar.election.safetyMarginSeconds (%v) leaves too little validity for leaseDurationSeconds (%v)" $e.safetyMarginSeconds $e.leaseDurationSeconds) -}}
+{{- /* Same rule as the sidecar: renewals come at most once a wall second, so the leader's validity
+      min(RD, LD - margin) must outlast 1.2 x max(RP, 1 s). */ -}}
+{{- $validity := minf (float64 $e.renewDeadlineSeconds) (subf (float64 $e.leaseDurationSeconds) (float64 $e.safetyMarginSeconds)) -}}
+{{- $renewEvery := maxf (float64 $e.retryPeriodSeconds) 1.0 -}}
+{{- if not (gt $validity (mulf 1.2 $renewEvery)) -}}
+{{- fail (printf "leasehold: the leader's validity min(renewDeadlineSeconds, leaseDurationSeconds - safetyMarginSeconds) = %v s must exceed 1.2 x max(retryPeriodSeconds, 1 s) = %v s" $validity (mulf 1.2 $renewEvery)) -}}
 {{- end -}}
 {{- if eq (int $s.port) (int $s.probePort) -}}
 {{- fail "leasehold: sidecar.port and sidecar.probePort must differ" -}}

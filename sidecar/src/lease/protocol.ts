@@ -131,10 +131,7 @@ export function observe(
       0) < 0;
   if (older) return undefined;
   const record = lease ? readRecord(lease) : undefined;
-  const changed =
-    previous === undefined ||
-    (previous.record === undefined) !== (record === undefined) ||
-    (record !== undefined && previous.record !== undefined && !sameRecord(record, previous.record));
+  const changed = previous === undefined || !sameObserved(previous.record, record);
   const observation: Observation = {
     lease,
     record,
@@ -145,6 +142,11 @@ export function observe(
     vanished: changed ? vanishedHolder(previous?.record, record, ownDurationMs) : previous.vanished,
   };
   return { observation, changed };
+}
+
+/** Both absent, or both present with the same record. */
+function sameObserved(a: LeaseRecord | undefined, b: LeaseRecord | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : sameRecord(a, b);
 }
 
 function vanishedHolder(
@@ -219,15 +221,15 @@ export function acquireSpec(
 ): { spec: Record<string, unknown>; epoch: number } {
   const record = state.observation?.record;
   const time = formatMicroTime(wallMs);
-  const mine = record?.holderIdentity === state.identity;
+  const own = record?.holderIdentity === state.identity ? record : undefined;
   // The fencing epoch never goes down, even when the Lease was deleted and created again.
-  const epoch = mine && record ? record.leaseTransitions : state.maxTransitionsSeen + 1;
+  const epoch = own ? own.leaseTransitions : state.maxTransitionsSeen + 1;
   return {
     epoch,
     spec: {
       holderIdentity: state.identity,
       leaseDurationSeconds: state.leaseDurationSeconds,
-      acquireTime: mine && record?.acquireTime ? record.acquireTime : time,
+      acquireTime: own?.acquireTime ?? time,
       renewTime: time,
       leaseTransitions: epoch,
     },
@@ -278,7 +280,7 @@ export function decide(state: ElectorState, now: number, wallNow: number): Decis
   if (leading) {
     if (now >= leading.validUntil) return { kind: 'demote', reason: 'renew-deadline' };
     const notBefore = Math.max(state.backoffUntil, now);
-    if (observation === undefined || observation.stale) {
+    if (observation?.stale !== false) {
       if (now < notBefore) return wait(Math.min(notBefore, leading.validUntil));
       return { kind: 'read', timeoutMs: renewTimeoutMs(leading, t, now) };
     }

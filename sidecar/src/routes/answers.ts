@@ -25,6 +25,6 @@ export function answer(context: Answering, session?: string): { body: LeaderBody
   const cap = session === undefined ? context.sessionlessValidityMs : Number.POSITIVE_INFINITY;
   const validForMs = snapshot.isLeader ? Math.min(snapshot.validForMs, cap) : 0;
   const deadline = context.clock.now() + validForMs;
-  if (validForMs > 0) context.ledger.promise(deadline, session);
+  context.ledger.promise(deadline, session); // a deadline of now promises nothing
   return { body: leaderBody({ ...snapshot, validForMs }, context.lease), deadline };
 }
