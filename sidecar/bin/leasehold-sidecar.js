@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Starts the sidecar. Leasehold runs its TypeScript sources directly on Node >= 22.19 (type stripping);
-// under an older `node` on PATH, hand over to the Node 24 runtime the repository installs.
+// Starts the sidecar: the bundle in dist/ (`npm run build` makes it), on Node >= 22.19. Under an older
+// `node` on PATH, hands over to the Node 24 runtime the repository installs.
 import { spawn } from 'node:child_process';
 import module, { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -8,12 +8,18 @@ import { dirname, join } from 'node:path';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major > 22 || (major === 22 && minor >= 19)) {
-  // Cache compiled code on disk: start-up is dominated by compiling @kubernetes/client-node.
+  // Cache compiled code on disk: most of start-up is compiling the bundle.
   module.enableCompileCache?.(
     process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'leasehold-node-compile-cache'),
   );
-  const { main } = await import('../src/main.ts');
-  process.exitCode = await main(process.argv.slice(2), process.env);
+  try {
+    await import('../dist/leasehold-sidecar.mjs');
+  } catch (err) {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('leasehold-sidecar.mjs'))
+      throw err;
+    process.stderr.write('leasehold-sidecar: dist/ is missing; run `npm run build` first\n');
+    process.exitCode = 1;
+  }
 } else {
   const require = createRequire(import.meta.url);
   const node24 = join(dirname(require.resolve('node/package.json')), 'bin', 'node');

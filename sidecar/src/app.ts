@@ -1,9 +1,15 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from './clock.ts';
 import { type ErrorCode, LeaseholdError } from './errors.ts';
 import type { LeaderSource } from './leader-source.ts';
+import type { LoopDelay } from './loop-delay.ts';
 import { PromiseLedger } from './promise-ledger.ts';
 import { healthRoutes } from './routes/health.ts';
 import { leaderRoutes } from './routes/leader.ts';
@@ -23,6 +29,8 @@ export interface AppOptions {
   heartbeatMs?: number;
   maxWatchers?: number;
   maxEventLoopDelayMs?: number;
+  /** The event-loop delay monitor behind /healthz (injectable for tests). */
+  loopDelay?: LoopDelay;
   lastApiError?: () => { code: string; message: string } | undefined;
   logger?: Logger;
   /** Serve only /healthz, /readyz and /metrics (the probe listener). */
@@ -55,7 +63,7 @@ export async function buildApp(
 ): Promise<{ app: FastifyInstance; stats: { openWatchers: number } }> {
   const app = Fastify({
     loggerInstance: options.logger?.child({ component: 'http' }) as FastifyBaseLogger | undefined,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     return503OnClosing: true,
     // Unknown query parameters are an error (400), not silently dropped.
@@ -113,6 +121,7 @@ export async function buildApp(
     registry: options.registry,
     lastApiError: options.lastApiError ?? (() => undefined),
     maxEventLoopDelayMs: options.maxEventLoopDelayMs ?? 2_000,
+    loopDelay: options.loopDelay,
   });
   if (!options.probesOnly) {
     await app.register(leaderRoutes, { ...answering, resignPauseSeconds: options.resignPauseSeconds ?? 3 });

@@ -27,13 +27,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     );
     return 2;
   }
-  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
   const log = logger.child({ lease: `${config.namespace}/${config.leaseName}`, identity: config.identity });
   try {
     return await run(config, log, env);
   } catch (err) {
-    const code = err instanceof LeaseholdError ? err.code : 'LEASEHOLD_INTERNAL';
-    log.fatal({ err, code }, 'sidecar failed');
+    if (err instanceof LeaseholdError) {
+      // A known failure (bad kubeconfig, say): what and why, without a stack trace.
+      const cause = err.cause instanceof Error ? err.cause.message : undefined;
+      log.fatal({ code: err.code, cause }, err.message);
+    } else log.fatal({ err, code: 'LEASEHOLD_INTERNAL' }, 'sidecar failed');
     return 1;
   }
 }

@@ -17,7 +17,8 @@ export function createMetrics(options: {
   ledger?: PromiseLedger;
 }): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  // Event-loop lag sampled once a second, not every 10 ms: an idle sidecar stays idle.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1_000 });
   const { leaseName } = options;
   let lastRenewAt: number | undefined;
 

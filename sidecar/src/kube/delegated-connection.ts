@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
-import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
+// Deep imports: the package root would load every generated API model (~760 modules).
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { fetch } from 'undici';
 import { LeaseholdError } from '../errors.ts';
 import {

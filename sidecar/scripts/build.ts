@@ -1,0 +1,89 @@
+// Bundles the sidecar into dist/: leasehold-sidecar.mjs (what the bin, the image and the tests run), lazy
+// chunks for what only some starts need (pino-pretty; client-node for exec-plugin kubeconfigs), and
+// source maps beside them (used only with node --enable-source-maps). Fails when client-node's generated
+// API models, or client-node at all, get into the main bundle.
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Metafile, type Plugin } from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const outdir = join(root, 'dist');
+
+// client-node has no "sideEffects" field, so every module its config.js imports (the generated API index,
+// and with it ~760 models) would be kept. Its generated code has no side effects: say so.
+const generatedCodeIsPure: Plugin = {
+  name: 'client-node-generated-code-is-pure',
+  setup(b) {
+    b.onResolve({ filter: /^\./ }, async (args) => {
+      if (args.pluginData === 'resolving' || !args.importer.includes('@kubernetes/client-node/dist/'))
+        return undefined;
+      const result = await b.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: 'resolving',
+      });
+      if (!result.path.includes('@kubernetes/client-node/dist/gen/')) return result;
+      return { ...result, sideEffects: false };
+    });
+  },
+};
+
+export async function buildSidecar(): Promise<Metafile> {
+  await rm(outdir, { recursive: true, force: true });
+  const { metafile } = await build({
+    absWorkingDir: root,
+    entryPoints: { 'leasehold-sidecar': 'src/cli.ts' },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22.19',
+    sourcemap: 'linked',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+    // The CommonJS packages (fastify, pino, prom-client) call require() for Node's own modules.
+    banner: {
+      js: "import { createRequire as __lhCreateRequire } from 'node:module'; const require = __lhCreateRequire(import.meta.url);",
+    },
+    plugins: [generatedCodeIsPure],
+  });
+  check(metafile);
+  return metafile;
+}
+
+/** The guard: no generated model anywhere, no client-node in what every start loads. */
+function check(metafile: Metafile): void {
+  const bundled = Object.values(metafile.outputs).flatMap((output) =>
+    Object.entries(output.inputs)
+      .filter(([, contribution]) => contribution.bytesInOutput > 0)
+      .map(([input]) => input),
+  );
+  const models = bundled.filter((input) => input.includes('client-node/dist/gen/models/'));
+  if (models.length > 0)
+    throw new Error(`generated client-node models got into the bundle: ${models.slice(0, 5).join(', ')}…`);
+  const main = Object.entries(metafile.outputs).find(([, output]) => output.entryPoint === 'src/cli.ts');
+  if (!main) throw new Error('no main bundle');
+  const eager = Object.entries(main[1].inputs)
+    .filter(
+      ([input, contribution]) => contribution.bytesInOutput > 0 && input.includes('@kubernetes/client-node'),
+    )
+    .map(([input]) => input);
+  if (eager.length > 0)
+    throw new Error(`client-node got into the main bundle: ${eager.slice(0, 5).join(', ')}`);
+}
+
+if (import.meta.main) {
+  const metafile = await buildSidecar();
+  for (const file of (await readdir(outdir)).filter((f) => f.endsWith('.mjs'))) {
+    const { size } = await stat(join(outdir, file));
+    const inputs = Object.keys(metafile.outputs[`dist/${file}`]?.inputs ?? {}).length;
+    process.stdout.write(`dist/${file}: ${(size / 1024).toFixed(0)} KiB from ${inputs} modules\n`);
+  }
+}
