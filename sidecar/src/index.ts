@@ -4,4 +4,5 @@ export { type ElectionSnapshot, Elector } from './elector.ts';
 export { formatMicroTime } from './lease/micro-time.ts';
 export { main } from './main.ts';
 export { PromiseLedger } from './promise-ledger.ts';
+export { type LeaderBody, leaderBodySchema } from './routes/leader-body.ts';
 export { buildSidecar } from './sidecar.ts';

@@ -1,21 +1,9 @@
 import type { ElectionSnapshot } from '../elector.ts';
 import { podNameOf } from '../lease/record.ts';
+import type { FromSchema } from '../schema-type.ts';
 
-/** The JSON every leader route answers with; field meanings are documented in docs/api.md. */
-export interface LeaderBody {
-  name: string;
-  holder: string;
-  identity: string;
-  isLeader: boolean;
-  epoch: number | null;
-  validForMs: number;
-  leaseDurationSeconds: number;
-  observedAt: string | null;
-  role: string;
-  known: boolean;
-  version: number;
-  lease: string;
-}
+/** The JSON every leader route answers with (docs/api.md): the schema below is its one definition. */
+export type LeaderBody = FromSchema<typeof leaderBodySchema>;
 
 export function leaderBody(snapshot: ElectionSnapshot, lease: string): LeaderBody {
   return {
@@ -45,6 +33,10 @@ export const leaderBodySchema = {
     'validForMs',
     'leaseDurationSeconds',
     'observedAt',
+    'role',
+    'known',
+    'version',
+    'lease',
   ],
   properties: {
     name: { type: 'string' },
