@@ -140,7 +140,7 @@ test('helm install, then the chart ServiceAccount drives a real sidecar: acquire
   assert.ok(sidecar.logLines().some((l) => l.msg === 'lease released'));
 });
 
-test('the chart ServiceAccount can use its own Lease and nothing else', async () => {
+test('the chart ServiceAccount: its own Lease by name, Lease create, Events, and the controller rules the values grant — nothing more', async () => {
   const can = async (verb: string, resource: string, inNamespace = namespace) =>
     kubectl([
       'auth',
@@ -166,6 +166,13 @@ test('the chart ServiceAccount can use its own Lease and nothing else', async ()
   assert.equal(await can('patch', 'pods'), 'no');
   assert.equal(await can('create', 'events'), 'yes');
   assert.equal(await can('get', 'leases/ctl-leasehold', 'default'), 'no');
+  // controller.rules (the example controller's default): ConfigMaps in this namespace, and only those.
+  assert.equal(await can('list', 'configmaps'), 'yes');
+  assert.equal(await can('delete', 'configmaps'), 'yes');
+  assert.equal(await can('patch', 'configmaps'), 'no');
+  assert.equal(await can('list', 'configmaps', 'default'), 'no');
+  assert.equal(await can('create', 'deployments.apps'), 'no');
+  assert.equal(await can('list', 'serviceaccounts'), 'no');
 });
 
 test('helm upgrade that would move running replicas to another Lease is refused; scaled to 0 and allowed, it goes through', async () => {

@@ -4,7 +4,12 @@ import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createNamespace, createServiceAccount, serviceAccountKubeconfig } from '../support/cluster.ts';
+import {
+  createNamespace,
+  createServiceAccount,
+  serviceAccountKubeconfig,
+  sidecarRules,
+} from '../support/cluster.ts';
 import { SidecarProcess, waitUntil } from '../support/sidecar.ts';
 
 const sidecarBin = fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
@@ -77,4 +82,60 @@ test('missing RBAC: not ready with LEASEHOLD_API_FORBIDDEN, never leader, clear 
   const isLeader = await fetch(`${sidecar.url}/is-leader`);
   assert.equal(isLeader.status, 503);
   assert.ok(sidecar.logLines().some((line) => String(line.msg).includes('grant get/watch/update on leases')));
+});
+
+test('a kubeconfig that names no current cluster: LEASEHOLD_KUBECONFIG on one line, exit 1, no stack trace', async () => {
+  const { writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const kubeconfig = join(tmpdir(), `no-cluster-${process.pid}.kubeconfig`);
+  await writeFile(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
+  const result = await promisify(execFile)(process.execPath, [sidecarBin], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      LEASE_NAME: 'x',
+      POD_NAMESPACE: 'y',
+      KUBECONFIG: kubeconfig,
+      LOG_FORMAT: 'json',
+    },
+  }).then(
+    () => assert.fail('the sidecar started without a cluster'),
+    (err: { code: number; stdout: string; stderr: string }) => err,
+  );
+  assert.equal(result.code, 1);
+  const fatal = `${result.stdout}${result.stderr}`
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .find((line) => line.level === 60);
+  assert.equal(fatal?.code, 'LEASEHOLD_KUBECONFIG');
+  assert.match(String(fatal?.msg), /names no current cluster/);
+  assert.equal(fatal?.err, undefined, 'no error object with a stack');
+});
+
+test('the probe listener (PROBE_PORT) serves /healthz, /readyz and /metrics, and nothing of the leader API', async () => {
+  await createServiceAccount(namespace, 'probed', sidecarRules('probed'));
+  const kubeconfig = await serviceAccountKubeconfig(namespace, 'probed');
+  const { freePort } = await import('../cluster/ports.ts');
+  const probePort = await freePort();
+  const sidecar = await SidecarProcess.start({
+    namespace,
+    leaseName: 'probed',
+    podName: 'probed-0',
+    kubeconfig,
+    env: { PROBE_PORT: String(probePort), PROBE_LISTEN_ADDRESS: '127.0.0.1' },
+  });
+  started.push(sidecar);
+  await waitUntil(
+    'the sidecar to lead',
+    async () => ((await sidecar.leader()).isLeader ? true : undefined),
+    10_000,
+  );
+  const probes = `http://127.0.0.1:${probePort}`;
+  assert.equal((await fetch(`${probes}/healthz`)).status, 200);
+  assert.equal((await fetch(`${probes}/readyz`)).status, 200);
+  assert.match(await (await fetch(`${probes}/metrics`)).text(), /^leasehold_is_leader 1$/m);
+  assert.equal((await fetch(`${probes}/leader`)).status, 404);
+  assert.equal((await fetch(`${probes}/leader/resign`, { method: 'POST' })).status, 404);
+  assert.equal((await sidecar.leader()).isLeader, true, 'still leading: the probe port cannot resign it');
 });
