@@ -4,7 +4,7 @@
 // decreased and no reconcile was lost. Each test has its own environment and checks itself.
 // LEASEHOLD_CHAOS_TRANSITIONS sets the rapid hand-over count; LEASEHOLD_CHAOS_SOAK_SECONDS adds a soak.
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -83,6 +83,21 @@ async function chaos(t: TestContext, body: (s: Scenario) => Promise<void>): Prom
   assert.ok(result.writes > 0, 'the terms did real work');
 }
 
+/** Writes recorded by replicas other than `except` whose fence check came after `since`. */
+async function writesSince(env: ChaosEnv, since: bigint, except: string): Promise<number> {
+  let count = 0;
+  for (const file of await readdir(env.recordDir)) {
+    if (!file.endsWith('.jsonl')) continue;
+    const text = await readFile(join(env.recordDir, file), 'utf8');
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      const entry = JSON.parse(line) as { type: string; replica: string; checkedAtNs?: string };
+      if (entry.type === 'write' && entry.replica !== except && BigInt(entry.checkedAtNs ?? '0') > since) count++;
+    }
+  }
+  return count;
+}
+
 async function report(env: ChaosEnv) {
   const files = (await readdir(env.recordDir))
     .filter((f) => f.endsWith('.jsonl'))
@@ -157,9 +172,17 @@ test('the leader cut off from the apiserver: it stops acting, another takes over
     const victim = await leader();
     const holder = (await victim.sidecar.leader()).holder;
     const from = lease.events.length;
+    const cutAt = process.hrtime.bigint();
     env.proxies.get(victim.name)?.set('blackhole');
     await nextHolder(holder, from, leaseDurationMs * 3);
     assert.equal((await victim.sidecar.leader()).isLeader, false);
+    // Keep the partition until the new leader has written: a request the victim's app had in flight
+    // when it was cut off must not keep its term alive past its deadline (the checker would see both).
+    await waitUntil(
+      'another replica to write after the cut',
+      async () => ((await writesSince(env, cutAt, victim.name)) > 0 ? true : undefined),
+      leaseDurationMs * 2,
+    );
     env.proxies.get(victim.name)?.set('pass');
   });
 });

@@ -1,8 +1,10 @@
 import {
   ApiException,
+  type ConfigurationOptions,
   CoreV1Api,
   type KubeConfig,
   makeInformer,
+  Observable,
   type V1ConfigMap,
 } from '@kubernetes/client-node';
 import type { LeaderContext, LeaderGate } from '@leasehold/controller';
@@ -35,6 +37,35 @@ export interface ReconcilerOptions {
 class NotLeader extends Error {}
 
 /**
+ * Request options that bind each API call to the term: when the term ends, a call still in flight (an
+ * apiserver cut off by a partition, say) is aborted instead of keeping the term's work alive past its
+ * deadline. A write that was aborted is fenced at the resource: its resourceVersion precondition fails
+ * if anything was written after it.
+ */
+export function boundTo(signal: AbortSignal): ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(signal);
+          return new Observable(Promise.resolve(context));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+/** Resolves when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+/**
  * One leadership term of the example controller: for every ConfigMap labelled leasehold.io/source=true
  * keep `<name>-derived` in step. Informers, queue and workers live exactly as long as the term.
  */
@@ -61,6 +92,7 @@ export async function reconcileWhileLeader(
     derivedFromLabel,
   );
   const queue = new WorkQueue();
+  const inTerm = boundTo(signal);
 
   sources.on('add', (cm) => queue.add(cm.metadata?.name ?? ''));
   sources.on('update', (cm) => queue.add(cm.metadata?.name ?? ''));
@@ -88,7 +120,8 @@ export async function reconcileWhileLeader(
   };
   signal.addEventListener('abort', stop);
   try {
-    await Promise.all([sources.start(), derived.start()]);
+    // A list that hangs (no route to the apiserver) must not outlive the term.
+    await Promise.race([Promise.all([sources.start(), derived.start()]), aborted(signal)]);
     if (signal.aborted) return;
     log.info({ sources: sources.list().length }, 'caches synced; reconciling');
     for (const cm of sources.list()) queue.add(cm.metadata?.name ?? '');
@@ -104,7 +137,7 @@ export async function reconcileWhileLeader(
       if (options.syncDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.syncDelayMs));
       const source = sources.get(name, namespace);
       const target = derivedName(name);
-      const current = await core.readNamespacedConfigMap({ name: target, namespace }).catch((err) => {
+      const current = await core.readNamespacedConfigMap({ name: target, namespace }, inTerm).catch((err) => {
         if (err instanceof ApiException && err.code === 404) return undefined;
         throw err;
       });
@@ -124,7 +157,7 @@ export async function reconcileWhileLeader(
           name: target,
           namespace,
           body: { preconditions: { resourceVersion: current.metadata?.resourceVersion } },
-        });
+        }, inTerm);
         recorder.record({
           type: 'write',
           verb: 'delete',
@@ -151,8 +184,8 @@ export async function reconcileWhileLeader(
       };
       const checkedAtNs = fence();
       const written = current
-        ? await core.replaceNamespacedConfigMap({ name: target, namespace, body })
-        : await core.createNamespacedConfigMap({ namespace, body });
+        ? await core.replaceNamespacedConfigMap({ name: target, namespace, body }, inTerm)
+        : await core.createNamespacedConfigMap({ namespace, body }, inTerm);
       recorder.record({
         type: 'write',
         verb: current ? 'update' : 'create',
