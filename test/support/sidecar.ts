@@ -9,6 +9,9 @@ const sidecarBin =
   process.env.LEASEHOLD_SIDECAR_BIN ??
   fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
 
+/** The Node flags the image starts the bundle with (sidecar/Dockerfile): what we test is what we ship. */
+const sidecarNodeFlags = ['--max-semi-space-size=1'];
+
 /** Fast timings for tests; every bound a test asserts is derived from these. */
 export const testTimings = {
   leaseDurationSeconds: 4,
@@ -77,13 +80,17 @@ export class SidecarProcess {
       KUBECONFIG: options.kubeconfig,
       PORT: String(port),
       LOG_FORMAT: 'json',
+      MALLOC_ARENA_MAX: '2',
       LEASE_DURATION_SECONDS: String(testTimings.leaseDurationSeconds),
       LEASE_RENEW_DEADLINE_SECONDS: String(testTimings.renewDeadlineSeconds),
       LEASE_RETRY_PERIOD_SECONDS: String(testTimings.retryPeriodSeconds),
       LEASE_SAFETY_MARGIN_SECONDS: String(testTimings.safetyMarginSeconds),
       ...options.env,
     };
-    const child = spawn(process.execPath, [sidecarBin], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...sidecarNodeFlags, sidecarBin], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const sidecar = new SidecarProcess(port, options.podName, child);
     if (options.waitReady !== false) await sidecar.waitForHttp();
     return sidecar;
