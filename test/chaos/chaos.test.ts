@@ -92,7 +92,8 @@ async function writesSince(env: ChaosEnv, since: bigint, except: string): Promis
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       const entry = JSON.parse(line) as { type: string; replica: string; checkedAtNs?: string };
-      if (entry.type === 'write' && entry.replica !== except && BigInt(entry.checkedAtNs ?? '0') > since) count++;
+      if (entry.type === 'write' && entry.replica !== except && BigInt(entry.checkedAtNs ?? '0') > since)
+        count++;
     }
   }
   return count;

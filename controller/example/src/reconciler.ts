@@ -153,11 +153,14 @@ export async function reconcileWhileLeader(
       if (!source) {
         if (!current) return;
         const checkedAtNs = fence();
-        await core.deleteNamespacedConfigMap({
-          name: target,
-          namespace,
-          body: { preconditions: { resourceVersion: current.metadata?.resourceVersion } },
-        }, inTerm);
+        await core.deleteNamespacedConfigMap(
+          {
+            name: target,
+            namespace,
+            body: { preconditions: { resourceVersion: current.metadata?.resourceVersion } },
+          },
+          inTerm,
+        );
         recorder.record({
           type: 'write',
           verb: 'delete',
