@@ -1,10 +1,15 @@
-// npm run cluster -- up | down | binaries
+// npm run cluster -- up [--with-node] | down | binaries
 // `up` starts etcd + kube-apiserver, prints KUBECONFIG=<path> and stays up until Ctrl-C / SIGTERM.
-// `down` stops one left running (found through the state file).
+// `up --with-node` starts a whole single-node cluster instead (kubelet, containerd, scheduler,
+// controller-manager, kube-proxy; needs root), prints KUBECONFIG=<path> once the node is Ready and
+// tears it down on Ctrl-C / SIGTERM. `down` stops either one left running.
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { controlPlaneBinaries } from './binaries.ts';
 import { ControlPlane } from './control-plane.ts';
 
@@ -14,6 +19,41 @@ const stateDir = join(
 );
 const stateFile = join(stateDir, 'cluster.json');
 
+const nodeCluster = fileURLToPath(new URL('node/node-cluster.sh', import.meta.url));
+
+function untilSignal(): Promise<string> {
+  return new Promise<string>((resolve) => {
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => resolve(s));
+  });
+}
+
+async function upWithNode(): Promise<void> {
+  const child = spawn('bash', [nodeCluster, 'up'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const interrupted = untilSignal();
+  const code = await Promise.race([
+    new Promise<number | null>((resolve) => child.once('exit', resolve)),
+    interrupted,
+  ]);
+  if (code !== 0) {
+    process.stderr.write(
+      typeof code === 'string' ? `${code}: tearing down\n` : `node-cluster.sh up failed (${code})\n`,
+    );
+    child.kill('SIGTERM');
+    await promisify(execFile)('bash', [nodeCluster, 'down']).catch(() => {});
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(output);
+  process.stderr.write('node Ready; Ctrl-C tears it down\n');
+  const signal = await interrupted;
+  process.stderr.write(`${signal}: tearing the node cluster down\n`);
+  await promisify(execFile)('bash', [nodeCluster, 'down']);
+}
+
 async function up(): Promise<void> {
   const controlPlane = await ControlPlane.start();
   await mkdir(stateDir, { recursive: true });
@@ -22,15 +62,16 @@ async function up(): Promise<void> {
   process.stderr.write(
     `kube-apiserver ${controlPlane.info.binaries.kubernetesVersion} at ${controlPlane.info.server}; Ctrl-C stops it\n`,
   );
-  const signal = await new Promise<string>((resolve) => {
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => resolve(s));
-  });
+  const signal = await untilSignal();
   process.stderr.write(`${signal}: stopping the control plane\n`);
   await controlPlane.stop();
   await rm(stateFile, { force: true });
 }
 
 async function down(): Promise<void> {
+  await promisify(execFile)('bash', [nodeCluster, 'down']).catch((err: { stderr?: string }) => {
+    process.stderr.write(`node cluster: ${err.stderr ?? err}\n`);
+  });
   const state = await readFile(stateFile, 'utf8').catch(() => undefined);
   if (!state) {
     process.stderr.write('no control plane recorded as running\n');
@@ -57,11 +98,12 @@ async function down(): Promise<void> {
 }
 
 const command = process.argv[2];
-if (command === 'up') await up();
+if (command === 'up' && process.argv.includes('--with-node')) await upWithNode();
+else if (command === 'up') await up();
 else if (command === 'down') await down();
 else if (command === 'binaries')
   process.stdout.write(`${JSON.stringify(await controlPlaneBinaries(), null, 2)}\n`);
 else {
-  process.stderr.write('usage: npm run cluster -- up | down | binaries\n');
+  process.stderr.write('usage: npm run cluster -- up [--with-node] | down | binaries\n');
   process.exitCode = 2;
 }

@@ -1,0 +1,3 @@
+module leasehold.local/pause
+
+go 1.24
