@@ -2,7 +2,15 @@
 // parsed objects. No cluster needed; the server-side checks are in install.test.ts.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { chartDir, find, helm, libraryChartDir, render, renderError } from '../support/helm.ts';
+import {
+  chartDir,
+  find,
+  helm,
+  type K8sObject,
+  libraryChartDir,
+  render,
+  renderError,
+} from '../support/helm.ts';
 
 before(async () => {
   await helm(['dependency', 'build', chartDir]);
@@ -137,6 +145,23 @@ test('invalid combinations fail with a clear message', async () => {
   assert.match(await renderError({ replicaCount: '1' }), /blocks every node drain/);
 });
 
+test('the helm test pod is outside every selector of the release and reads the release Lease', async () => {
+  const objects = await render();
+  const testPod = objects.find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test') as K8sObject;
+  const selector = find(objects, 'Deployment').spec.selector.matchLabels as Record<string, string>;
+  const labels = testPod.metadata.labels ?? {};
+  assert.ok(
+    Object.entries(selector).some(([key, value]) => labels[key] !== value),
+    `the test pod's labels ${JSON.stringify(labels)} must not match the selector ${JSON.stringify(selector)}`,
+  );
+  const env = Object.fromEntries(
+    testPod.spec.containers[0].env.map((e: { name: string; value: string }) => [e.name, e.value]),
+  );
+  assert.equal(env.LEASE_NAME, 'demo-leasehold');
+  assert.equal(env.NAMESPACE, 'team-a');
+  assert.equal(testPod.spec.serviceAccountName, find(objects, 'ServiceAccount').metadata.name);
+});
+
 test('values.schema.json rejects unknown and mistyped values', async () => {
   assert.match(await renderError({ 'sidecar.ttl': '5' }), /additional propert/i);
   assert.match(await renderError({ 'sidecar.election.leaseDurationSeconds': '2.5' }), /leaseDurationSeconds/);
@@ -144,8 +169,17 @@ test('values.schema.json rejects unknown and mistyped values', async () => {
 });
 
 test('monitoring objects are off by default and complete when on', async () => {
-  const kinds = (await render()).map((o) => o.kind).sort();
+  const rendered = await render();
+  const hooks = rendered.filter((o) => o.metadata.annotations?.['helm.sh/hook']);
+  const kinds = rendered
+    .filter((o) => !hooks.includes(o))
+    .map((o) => o.kind)
+    .sort();
   assert.deepEqual(kinds, ['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'ServiceAccount']);
+  assert.deepEqual(
+    hooks.map((o) => `${o.kind} ${o.metadata.annotations?.['helm.sh/hook']}`),
+    ['Pod test'],
+  );
   const objects = await render({
     'metrics.service.enabled': 'true',
     'metrics.serviceMonitor.enabled': 'true',

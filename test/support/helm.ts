@@ -17,7 +17,12 @@ export async function helm(args: string[], env: Record<string, string> = {}) {
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; [key: string]: unknown };
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
   [key: string]: any;
 }
 
