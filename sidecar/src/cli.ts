@@ -1,4 +1,10 @@
 // The entry point of the bundle (dist/leasehold-sidecar.mjs), which the bin, the image and the tests run.
-import { main } from './main.ts';
-
-process.exitCode = await main(process.argv.slice(2), process.env);
+// Its first statement listens for the stop signal: in a container this process is PID 1, where a signal
+// with no handler is dropped, so a pod deleted while the sidecar loads would otherwise wait for SIGKILL.
+// Everything else loads after that (a chunk of its own).
+const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+  process.once('SIGTERM', () => resolve('SIGTERM'));
+  process.once('SIGINT', () => resolve('SIGINT'));
+});
+const { main } = await import('./main.ts');
+process.exitCode = await main(process.argv.slice(2), process.env, stopSignal);

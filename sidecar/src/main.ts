@@ -6,8 +6,15 @@ import { inClusterSource, kubeconfigSource } from './kube/credentials.ts';
 import { createLogger } from './logger.ts';
 import { buildSidecar } from './sidecar.ts';
 
-/** Runs one sidecar until SIGTERM/SIGINT; returns the process exit code. */
-export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/**
+ * Runs one sidecar until `stopSignal` resolves (the entry point listens for SIGTERM/SIGINT from its first
+ * line, see cli.ts); returns the process exit code.
+ */
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  stopSignal: Promise<NodeJS.Signals>,
+): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     const { optionSpecs } = await import('./config-schema.ts');
     process.stdout.write('Usage: leasehold-sidecar [flags]   (every flag also reads from its env var)\n\n');
@@ -30,7 +37,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const logger = await createLogger({ level: config.logLevel, format: config.logFormat });
   const log = logger.child({ lease: `${config.namespace}/${config.leaseName}`, identity: config.identity });
   try {
-    return await run(config, log, env);
+    return await run(config, log, env, stopSignal);
   } catch (err) {
     if (err instanceof LeaseholdError) {
       // A known failure (bad kubeconfig, say): what and why, without a stack trace.
@@ -41,7 +48,20 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
 }
 
-async function run(config: Config, log: Logger, env: NodeJS.ProcessEnv): Promise<number> {
+async function run(
+  config: Config,
+  log: Logger,
+  env: NodeJS.ProcessEnv,
+  stopSignal: Promise<NodeJS.Signals>,
+): Promise<number> {
+  // Told to stop while loading (a pod deleted as it starts): leave without touching the Lease. Loading
+  // never yields to the event loop, so let it turn once to deliver a signal that is waiting.
+  await new Promise((resolve) => setImmediate(resolve));
+  const early = await Promise.race([stopSignal, Promise.resolve(undefined)]);
+  if (early) {
+    log.info({ signal: early }, 'stopped before starting: the lease was never campaigned for');
+    return 0;
+  }
   const requester = config.enableLeaderElection
     ? await connect(
         config.kubeconfig ? kubeconfigSource(config.kubeconfig) : inClusterSource(env),
@@ -50,10 +70,7 @@ async function run(config: Config, log: Logger, env: NodeJS.ProcessEnv): Promise
     : undefined;
   const sidecar = await buildSidecar(config, { logger: log, requester });
   await sidecar.start();
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await stopSignal;
   log.info({ signal }, 'shutting down: demoting, keeping promises, releasing the lease');
   await sidecar.stop();
   await requester?.close();

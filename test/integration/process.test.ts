@@ -1,7 +1,12 @@
 // The sidecar as a process: invalid configuration and missing RBAC give clear answers.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
@@ -10,9 +15,13 @@ import {
   serviceAccountKubeconfig,
   sidecarRules,
 } from '../support/cluster.ts';
+import { leasePath, rawApi } from '../support/raw-api.ts';
 import { SidecarProcess, waitUntil } from '../support/sidecar.ts';
 
 const sidecarBin = fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
+const exampleControllerBin = fileURLToPath(
+  new URL('../../controller/example/bin/example-controller.js', import.meta.url),
+);
 let namespace: string;
 const started: SidecarProcess[] = [];
 
@@ -138,4 +147,65 @@ test('the probe listener (PROBE_PORT) serves /healthz, /readyz and /metrics, and
   assert.equal((await fetch(`${probes}/leader`)).status, 404);
   assert.equal((await fetch(`${probes}/leader/resign`, { method: 'POST' })).status, 404);
   assert.equal((await sidecar.leader()).isLeader, true, 'still leading: the probe port cannot resign it');
+});
+
+/**
+ * Starts `args` as PID 1 of a new PID namespace (as a container's first process is), where the kernel
+ * drops a signal the process has no handler for, and sends it SIGTERM every 5 ms from the start until it
+ * exits. Returns its exit code.
+ */
+async function terminatedWhileStarting(args: string[], env: Record<string, string>): Promise<number | null> {
+  const child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--', process.execPath, ...args], {
+    env: { PATH: process.env.PATH ?? '', LOG_FORMAT: 'json', ...env },
+    stdio: 'ignore',
+  });
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  let done = false;
+  void exited.finally(() => {
+    done = true;
+  });
+  const deadline = performance.now() + 20_000;
+  while (!done && performance.now() < deadline) {
+    const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '');
+    const pid = Number(children.trim().split(' ')[0]);
+    if (pid) process.kill(pid, 'SIGTERM');
+    await sleep(5);
+  }
+  if (!done) child.kill('SIGKILL');
+  const [code] = await exited;
+  return code;
+}
+
+test('as PID 1 (as in a pod), SIGTERM while the sidecar loads is caught, not dropped: exit 0, the Lease never touched', async () => {
+  await createServiceAccount(namespace, 'pid-one', sidecarRules('pid-one'));
+  const kubeconfig = await serviceAccountKubeconfig(namespace, 'pid-one');
+  const { freePort } = await import('../cluster/ports.ts');
+  const code = await terminatedWhileStarting(['--max-semi-space-size=1', sidecarBin], {
+    LEASE_NAME: 'pid-one',
+    POD_NAMESPACE: namespace,
+    POD_NAME: 'pid-one-0',
+    KUBECONFIG: kubeconfig,
+    PORT: String(await freePort()),
+  });
+  assert.equal(code, 0, 'a clean exit');
+  // Dropped signals would have let it start and campaign; the first one caught stops it before that.
+  const { status } = await rawApi('GET', leasePath(namespace, 'pid-one'));
+  assert.equal(status, 404, 'no Lease was created');
+});
+
+test('as PID 1, SIGTERM while the example controller loads is caught, not dropped: exit 0, the sidecar never asked', async (t) => {
+  let connections = 0;
+  const server = createServer((_req, res) => res.end());
+  server.on('connection', () => connections++);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const code = await terminatedWhileStarting([exampleControllerBin], {
+    LEASEHOLD_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    POD_NAMESPACE: namespace,
+    POD_NAME: 'pid-one-app',
+    KUBECONFIG: await serviceAccountKubeconfig(namespace, 'pid-one'),
+  });
+  assert.equal(code, 0, 'a clean exit');
+  assert.equal(connections, 0, 'stopped before it ever contacted the sidecar');
 });

@@ -11,8 +11,16 @@ if (major > 22 || (major === 22 && minor >= 19)) {
   module.enableCompileCache?.(
     process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'leasehold-node-compile-cache'),
   );
+  // Listen for the stop signal before the slow import: in a container this process is PID 1, and a
+  // signal with no handler is dropped there, so a pod deleted while we start would wait for SIGKILL.
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT']) process.once(signal, () => stop.abort());
   const { main } = await import('../src/main.ts');
-  process.exitCode = await main(process.env);
+  // Loading never yields to the event loop: let it turn once to deliver a signal that is waiting.
+  await new Promise((resolve) => setImmediate(resolve));
+  // Exit as soon as the work has stopped: a keep-alive socket left by a client library must not hold
+  // the pod in Terminating (a native sidecar gets its SIGTERM only after this container has exited).
+  process.exit(await main(process.env, stop.signal));
 } else {
   const require = createRequire(import.meta.url);
   const node24 = join(dirname(require.resolve('node/package.json')), 'bin', 'node');

@@ -9,7 +9,8 @@ import { ActivityRecorder, monotonicNs, performanceToMonotonicNs } from './recor
  * The example controller: no election code at all. It asks the sidecar (LEASEHOLD_URL) whether it
  * leads, and runs its informers and workers only inside runWhileLeader's term.
  */
-export async function main(env: NodeJS.ProcessEnv): Promise<number> {
+/** `stop` aborts on SIGTERM/SIGINT; the bin listens from its first line (PID 1 drops unhandled signals). */
+export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<number> {
   const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { component: 'example-controller' } });
   const namespace = env.POD_NAMESPACE;
   if (!namespace) {
@@ -33,14 +34,16 @@ export async function main(env: NodeJS.ProcessEnv): Promise<number> {
     );
     return 2;
   }
+  if (stop.aborted) {
+    logger.info('stopped before starting');
+    return 0;
+  }
   const kubeConfig = new KubeConfig();
   if (env.KUBECONFIG) kubeConfig.loadFromFile(env.KUBECONFIG);
   else kubeConfig.loadFromCluster();
   const replica = env.POD_NAME ?? hostname();
   const recorder = new ActivityRecorder(env.RECORD_FILE, replica);
   const gate = createLeaderGate({ url: env.LEASEHOLD_URL, onError: (err) => logger.debug({ err }, 'gate') });
-  const stop = new AbortController();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
 
   await gate.runWhileLeader(
     async (context) => {
@@ -78,7 +81,7 @@ export async function main(env: NodeJS.ProcessEnv): Promise<number> {
         );
       }
     },
-    { signal: stop.signal },
+    { signal: stop },
   );
   await gate.close();
   return 0;
