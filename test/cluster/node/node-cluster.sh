@@ -241,7 +241,7 @@ Y
       mount --bind $k/sysctl/\${f#*/} /proc/sys/\$f
     done
     exec $KUBELET --config=$k/config.yaml --kubeconfig=$ROOT/kubelet.kubeconfig --root-dir=$k/root \
-      --cert-dir=$k/pki --hostname-override=$NODE --node-ip=$IP --v=1"
+      --cert-dir=$k/pki --hostname-override=$NODE --node-ip=$IP --v=${LEASEHOLD_KUBELET_VERBOSITY:-2}"
 }
 
 proxy_up() {
@@ -320,6 +320,11 @@ down() {
   for c in /sys/fs/cgroup/*/"$CGROUP"; do
     [[ -d $c ]] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true
   done
+  # LEASEHOLD_NODE_LOGS_TO=DIR keeps the components' logs (the e2e tests set it when one failed).
+  if [[ -n ${LEASEHOLD_NODE_LOGS_TO:-} && -d $ROOT/logs ]]; then
+    mkdir -p "$LEASEHOLD_NODE_LOGS_TO" && cp -r "$ROOT/logs/." "$LEASEHOLD_NODE_LOGS_TO/"
+    log "logs kept in $LEASEHOLD_NODE_LOGS_TO"
+  fi
   rm -rf "$ROOT"
   log "down"
 }

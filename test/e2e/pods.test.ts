@@ -1,0 +1,461 @@
+// End to end on real pods: a local node (kubelet + containerd + runc + CNI) started by the harness, the
+// images built from our Dockerfiles, and the chart installed with `helm install` as a user would.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { controlPlaneBinaries } from '../cluster/binaries.ts';
+import { checkRecords } from '../support/checker.ts';
+import { chartDir, helm as runHelm, thirdPartyChartDir } from '../support/helm.ts';
+import { waitUntil } from '../support/sidecar.ts';
+
+const scripts = fileURLToPath(new URL('../cluster/node/', import.meta.url));
+const run = promisify(execFile);
+let kubeconfig = '';
+let sidecarImage = '';
+let controllerImage = '';
+let pauseImage = '';
+let recordDir = '';
+const releases: { namespace: string; release: string }[] = [];
+const retryPeriodMs = 1_000;
+const leaseDurationMs = 4_000;
+
+async function script(name: string, args: string[] = []): Promise<string> {
+  const { stdout } = await run('bash', [join(scripts, name), ...args], { maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+async function kubectl(args: string[]): Promise<string> {
+  const { kubectl: binary } = await controlPlaneBinaries();
+  const { stdout } = await run(binary, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+/** What the namespace looked like, for a failure message. */
+async function describe(namespace: string): Promise<string> {
+  const parts = [await kubectl(['-n', namespace, 'get', 'pods,lease', '-o', 'wide']).catch(String)];
+  for (const pod of await pods(namespace, 'app.kubernetes.io/instance=ctl').catch(() => [])) {
+    parts.push(
+      `--- ${pod.metadata.name}`,
+      await kubectl(['-n', namespace, 'logs', pod.metadata.name, '-c', 'leasehold', '--tail', '8']).catch(
+        String,
+      ),
+    );
+  }
+  return parts.join('\n');
+}
+
+const helm = (args: string[]) => runHelm(args, { KUBECONFIG: kubeconfig });
+
+interface Pod {
+  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  status: {
+    conditions?: { type: string; status: string }[];
+    initContainerStatuses?: { name: string; containerID?: string; restartCount: number; started?: boolean }[];
+  };
+}
+
+async function pods(namespace: string, selector: string): Promise<Pod[]> {
+  return (
+    JSON.parse(await kubectl(['-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json'])) as {
+      items: Pod[];
+    }
+  ).items;
+}
+
+const ready = (pod: Pod) =>
+  !pod.metadata.deletionTimestamp &&
+  pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+
+/** The pod of a holder identity (`<pod name>_<random suffix>`; pod names have no `_`). */
+const podOf = (identity: string) => identity.replace(/_[^_]*$/, '');
+
+async function holder(namespace: string, lease: string): Promise<string> {
+  return kubectl(['-n', namespace, 'get', 'lease', lease, '-o', 'jsonpath={.spec.holderIdentity}']).catch(
+    () => '',
+  );
+}
+
+/** A release of chart/leasehold on the local images, 2 replicas, 4/3/1 election timings. */
+async function install(namespace: string, release: string, extra: string[] = []): Promise<void> {
+  releases.push({ namespace, release });
+  await kubectl(['create', 'namespace', namespace]);
+  await kubectl(['label', 'namespace', namespace, 'leasehold.io/test-run=e2e']);
+  const [controllerRepo, controllerTag] = controllerImage.split(/:(?=[^:]+$)/) as [string, string];
+  const [sidecarRepo, sidecarTag] = sidecarImage.split(/:(?=[^:]+$)/) as [string, string];
+  await helm([
+    'install',
+    release,
+    chartDir,
+    '--namespace',
+    namespace,
+    '--wait',
+    '--timeout',
+    '180s',
+    '--set',
+    `controller.image.repository=${controllerRepo}`,
+    '--set',
+    `controller.image.tag=${controllerTag}`,
+    '--set',
+    'controller.image.pullPolicy=Never',
+    '--set',
+    `sidecar.image.repository=${sidecarRepo}`,
+    '--set',
+    `sidecar.image.tag=${sidecarTag}`,
+    '--set',
+    'sidecar.image.pullPolicy=Never',
+    '--set',
+    'sidecar.podRoleLabel=true',
+    '--set',
+    'sidecar.election.leaseDurationSeconds=4',
+    '--set',
+    'sidecar.election.renewDeadlineSeconds=3',
+    '--set',
+    'sidecar.election.retryPeriodSeconds=1',
+    '--set',
+    'sidecar.election.safetyMarginSeconds=1',
+    ...extra,
+  ]);
+}
+
+before(async () => {
+  // Images first: the node imports every archive in the cache when it starts.
+  [sidecarImage, controllerImage, pauseImage] = (await script('images.sh')).trim().split('\n') as [
+    string,
+    string,
+    string,
+  ];
+  const up = await script('node-cluster.sh', ['up']);
+  kubeconfig = /KUBECONFIG=(.+)/.exec(up)?.[1] ?? '';
+  assert.ok(kubeconfig, `node-cluster.sh up printed no KUBECONFIG: ${up}`);
+  recordDir = await mkdtemp(join(tmpdir(), 'leasehold-e2e-records-'));
+  await chmod(recordDir, 0o1777); // the pods run as 65532
+  await runHelm(['dependency', 'build', chartDir]);
+  await runHelm(['dependency', 'build', thirdPartyChartDir]);
+});
+
+// Each test's release goes when the test ends, so the next one runs on a quiet node.
+let failed = false;
+afterEach(async (t) => {
+  if ((t as { passed?: boolean }).passed === false) failed = true;
+  for (const { namespace, release } of releases.splice(0)) {
+    await helm(['uninstall', release, '--namespace', namespace]).catch(() => {});
+  }
+});
+
+after(async () => {
+  // After a failure the node's logs (kubelet, containerd, apiserver, …) are kept for a post-mortem.
+  const logs = failed ? await mkdtemp(join(tmpdir(), 'leasehold-node-logs-')) : '';
+  await run('bash', [join(scripts, 'node-cluster.sh'), 'down'], {
+    env: { ...process.env, LEASEHOLD_NODE_LOGS_TO: logs },
+  });
+  if (logs) process.stderr.write(`[e2e] tests failed; node logs kept in ${logs}\n`);
+  if (recordDir) await rm(recordDir, { recursive: true, force: true });
+});
+
+test('deleting the leader pod hands over gracefully: the standby leads well before the Lease would expire', async () => {
+  const namespace = 'e2e-delete';
+  await install(namespace, 'ctl');
+  const lease = 'ctl-leasehold';
+  const before = await waitUntil(
+    'a holder',
+    async () => (await holder(namespace, lease)) || undefined,
+    10_000,
+    100,
+  );
+  const started = performance.now();
+  await kubectl(['-n', namespace, 'delete', 'pod', podOf(before), '--wait=false']);
+  const next = await waitUntil(
+    'another holder',
+    async () => {
+      const now = await holder(namespace, lease);
+      return now && now !== before ? now : undefined;
+    },
+    20_000,
+    50,
+  ).catch(async (err: Error) => {
+    throw new Error(`${err.message}; ${before} was deleted\n${await describe(namespace)}`);
+  });
+  const tookMs = performance.now() - started;
+  process.stdout.write(`[e2e] leader pod deleted: another pod led ${Math.round(tookMs)} ms later\n`);
+  // Released on SIGTERM: no wait for the 4 s lease to run out after the last renewal.
+  assert.ok(tookMs < 4_000, `hand-over took ${Math.round(tookMs)} ms`);
+  assert.notEqual(next, before);
+});
+
+test('kubectl rollout restart: every old leader hands over with no overlap in what the controllers did', async () => {
+  const namespace = 'e2e-rollout';
+  await install(namespace, 'ctl', [
+    '--set',
+    'controller.env[0].name=RECORD_FILE',
+    '--set',
+    `controller.env[0].value=/records/${namespace}-$(POD_NAME).jsonl`,
+    '--set',
+    'controller.env[1].name=SYNC_DELAY_MS',
+    '--set-string',
+    'controller.env[1].value=200',
+    '--set',
+    'controller.volumeMounts[0].name=records',
+    '--set',
+    'controller.volumeMounts[0].mountPath=/records',
+    '--set',
+    'volumes[0].name=records',
+    '--set',
+    `volumes[0].hostPath.path=${recordDir}`,
+    '--set',
+    'volumes[0].hostPath.type=Directory',
+    '--set',
+    'replicaCount=3',
+  ]);
+  // Work for the controllers throughout: source ConfigMaps changing every 100 ms.
+  const stop = new AbortController();
+  const mutator = (async () => {
+    for (let i = 0; !stop.signal.aborted; i++) {
+      const manifest = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `source-${i % 4}`, namespace, labels: { 'leasehold.io/source': 'true' } },
+        data: { value: String(i) },
+      };
+      const file = join(recordDir, `mutation-${namespace}.json`);
+      await writeFile(file, JSON.stringify(manifest));
+      await kubectl(['apply', '-f', file]).catch(() => {});
+      await sleep(100);
+    }
+  })();
+  await sleep(2 * retryPeriodMs);
+  await kubectl(['-n', namespace, 'rollout', 'restart', 'deployment/ctl-leasehold']);
+  await kubectl(['-n', namespace, 'rollout', 'status', 'deployment/ctl-leasehold', '--timeout=240s']);
+  await waitUntil(
+    'a holder after the rollout',
+    async () => (await holder(namespace, 'ctl-leasehold')) || undefined,
+    10_000,
+    100,
+  );
+  await sleep(2 * retryPeriodMs);
+  stop.abort();
+  await mutator;
+
+  const files = (await readdir(recordDir))
+    .filter((f) => f.startsWith(`${namespace}-`))
+    .map((f) => join(recordDir, f));
+  const report = await checkRecords(files, process.hrtime.bigint());
+  assert.deepEqual(report.violations, []);
+  // Only a pod that led writes records: at least the first leader and one after it.
+  assert.ok(files.length >= 2, `records from the pods that led: ${files.length}`);
+  assert.ok(report.transitions >= 2, `leadership moved during the rollout: ${report.transitions} terms`);
+  assert.ok(report.writes > 0, 'the terms did real work');
+});
+
+test('an eviction that would leave no standby is refused by the PodDisruptionBudget', async () => {
+  const namespace = 'e2e-pdb';
+  await install(namespace, 'ctl');
+  const [first, second] = (await pods(namespace, 'app.kubernetes.io/instance=ctl')).map(
+    (p) => p.metadata.name,
+  ) as [string, string];
+  const evict = async (pod: string) => {
+    const file = join(recordDir, `eviction-${pod}.json`);
+    await writeFile(
+      file,
+      JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace } }),
+    );
+    return kubectl([
+      'create',
+      '--raw',
+      `/api/v1/namespaces/${namespace}/pods/${pod}/eviction`,
+      '-f',
+      file,
+    ]).then(
+      () => 'evicted',
+      (err: { stderr?: string }) => String(err.stderr),
+    );
+  };
+  assert.equal(await evict(first), 'evicted');
+  assert.match(
+    await evict(second),
+    /Cannot evict pod as it would violate the pod's disruption budget|TooManyRequests|429/,
+  );
+});
+
+test('the sidecar process killed inside its pod: the kubelet restarts it and leadership recovers', async () => {
+  const namespace = 'e2e-crash';
+  await install(namespace, 'ctl');
+  const lease = 'ctl-leasehold';
+  const leader = await waitUntil(
+    'a holder',
+    async () => (await holder(namespace, lease)) || undefined,
+    10_000,
+    100,
+  );
+  const pod = (await pods(namespace, 'app.kubernetes.io/instance=ctl')).find(
+    (p) => p.metadata.name === podOf(leader),
+  ) as Pod;
+  const sidecar = pod.status.initContainerStatuses?.find((c) => c.name === 'leasehold');
+  assert.ok(sidecar?.containerID, 'the sidecar runs as a native sidecar (an init container)');
+  const id = sidecar.containerID.replace(/^containerd:\/\//, '');
+  const socket = join(kubeconfig, '..', 'containerd', 'containerd.sock');
+  await run('ctr', ['--address', socket, '-n', 'k8s.io', 'tasks', 'kill', '-s', 'SIGKILL', id]);
+  const restarted = await waitUntil(
+    'the kubelet to restart the sidecar',
+    async () => {
+      const now = (await pods(namespace, 'app.kubernetes.io/instance=ctl')).find(
+        (p) => p.metadata.name === podOf(leader),
+      );
+      const status = now?.status.initContainerStatuses?.find((c) => c.name === 'leasehold');
+      return status && status.restartCount > sidecar.restartCount && now && ready(now) ? status : undefined;
+    },
+    60_000,
+    250,
+  );
+  assert.ok(restarted.restartCount > sidecar.restartCount);
+  // Someone leads again and keeps renewing.
+  const renewTime = () =>
+    kubectl([
+      '-n',
+      namespace,
+      'get',
+      'lease',
+      lease,
+      '-o',
+      'jsonpath={.spec.holderIdentity} {.spec.renewTime}',
+    ]);
+  const first = await renewTime();
+  await waitUntil(
+    'a renewal by a live holder',
+    async () => {
+      const now = await renewTime();
+      return now !== first && !now.startsWith(' ') ? now : undefined;
+    },
+    4 * 4_000,
+    200,
+  );
+});
+
+test('helm uninstall leaves no object of the chart behind, and nothing renews the Lease after it', async () => {
+  const namespace = 'e2e-uninstall';
+  await install(namespace, 'ctl');
+  await helm(['uninstall', 'ctl', '--namespace', namespace, '--wait', '--timeout', '120s']);
+  await waitUntil(
+    'the pods to go',
+    async () => ((await pods(namespace, 'app.kubernetes.io/instance=ctl')).length === 0 ? true : undefined),
+    60_000,
+    250,
+  );
+  const left = await kubectl([
+    '-n',
+    namespace,
+    'get',
+    'deploy,rs,pods,svc,sa,role,rolebinding,pdb,cm,secrets',
+    '-o',
+    'name',
+  ]);
+  const ours = left
+    .split('\n')
+    .filter((n) => n && !/serviceaccount\/default$|configmap\/kube-root-ca.crt$/.test(n));
+  assert.deepEqual(ours, []);
+  // Helm deletes the Role and the ServiceAccount while the pods still stop, so the last leader's release
+  // may be refused (403); then the record just expires (docs/operations.md). Either way nobody renews it.
+  const record = () =>
+    kubectl(['-n', namespace, 'get', 'lease', 'ctl-leasehold', '-o', 'jsonpath={.spec.renewTime}']);
+  const last = await record();
+  await sleep(leaseDurationMs + retryPeriodMs);
+  assert.equal(await record(), last, 'no replica is left to renew the Lease');
+});
+
+test('a third-party chart that uses leasehold-lib runs on real pods and elects one of them', async () => {
+  const namespace = 'e2e-library';
+  await kubectl(['create', 'namespace', namespace]);
+  await kubectl(['label', 'namespace', namespace, 'leasehold.io/test-run=e2e']);
+  const [repository, tag] = sidecarImage.split(/:(?=[^:]+$)/) as [string, string];
+  await helm([
+    'install',
+    'acme',
+    thirdPartyChartDir,
+    '--namespace',
+    namespace,
+    '--wait',
+    '--timeout',
+    '180s',
+    // The operator itself is a stand-in that only waits: the sidecar is what is under test.
+    '--set',
+    `image=${pauseImage}`,
+    '--set',
+    `leasehold.image.repository=${repository}`,
+    '--set',
+    `leasehold.image.tag=${tag}`,
+    '--set',
+    'leasehold.image.pullPolicy=Never',
+  ]);
+  const all = await pods(namespace, 'app=acme-operator');
+  assert.equal(all.filter(ready).length, 2);
+  const elected = await waitUntil(
+    'a holder',
+    async () => (await holder(namespace, 'acme-operator-leader')) || undefined,
+    20_000,
+    100,
+  );
+  assert.ok(
+    all.some((p) => p.metadata.name === podOf(elected)),
+    `${elected} is one of the pods`,
+  );
+  await helm(['uninstall', 'acme', '--namespace', namespace, '--wait']);
+});
+
+// Last: after a `kubectl port-forward` session into a pod was closed, this node's containerd 1.6 was seen
+// to stop delivering SIGTERM to other pods' containers (they ran to the end of their grace period).
+test('helm install --wait: both pods Ready; /leader through kubectl port-forward names the leader pod; helm test passes', async (t) => {
+  const namespace = 'e2e-install';
+  await install(namespace, 'ctl');
+  const selector = 'app.kubernetes.io/instance=ctl';
+  const all = await pods(namespace, selector);
+  assert.equal(all.filter(ready).length, 2);
+
+  // The documented debug path: port-forward to the Deployment, then curl /leader.
+  const forward: ChildProcess = spawn((await controlPlaneBinaries()).kubectl, [
+    '--kubeconfig',
+    kubeconfig,
+    '-n',
+    namespace,
+    'port-forward',
+    'deploy/ctl-leasehold',
+    ':4040',
+  ]);
+  t.after(() => forward.kill());
+  const localPort = await new Promise<number>((resolve, reject) => {
+    forward.stdout?.on('data', (chunk: Buffer) => {
+      const port = /127\.0\.0\.1:(\d+)/.exec(chunk.toString())?.[1];
+      if (port) resolve(Number(port));
+    });
+    forward.once('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
+  });
+  const answer = await waitUntil(
+    'a leader named on /leader',
+    async () => {
+      const body = (await (await fetch(`http://127.0.0.1:${localPort}/leader`)).json()) as {
+        holder?: string;
+      };
+      return body.holder ? body : undefined;
+    },
+    10_000,
+    200,
+  );
+  const names = all.map((p) => p.metadata.name);
+  assert.ok(names.includes(podOf(answer.holder as string)), `${answer.holder} is one of ${names.join(', ')}`);
+  assert.equal(await holder(namespace, 'ctl-leasehold'), answer.holder);
+  const labelled = await waitUntil(
+    'the leader pod labelled',
+    async () => (await pods(namespace, `${selector},leasehold.io/role=leader`))[0]?.metadata.name,
+    10_000,
+    200,
+  );
+  assert.equal(labelled, podOf(answer.holder as string));
+
+  const { stdout } = await helm(['test', 'ctl', '--namespace', namespace, '--logs']);
+  assert.match(stdout, /Phase:\s+Succeeded/);
+  assert.match(stdout, new RegExp(`held by ${answer.holder}|held by ctl-leasehold-`));
+});
