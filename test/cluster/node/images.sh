@@ -22,6 +22,14 @@ exists() { bh inspect --type image "$1" >/dev/null 2>&1; }
 bash "$here/build-node.sh" >/dev/null
 mkdir -p "$STORE" "$ARCHIVES"
 exec 9>"$STORE/.lock"; flock 9
+# Leave nothing mounted: working containers (build stages, interrupted runs) and the storage driver's
+# own bind mount go when the script ends, however it ends.
+release() {
+  bh rm --all >/dev/null 2>&1 || true
+  umount "$STORE/storage/overlay" 2>/dev/null || true
+}
+trap release EXIT
+release
 
 node_bin="$repo/node_modules/node/bin/node"
 [[ -x $node_bin ]] || { log "run npm install first ($node_bin is missing)"; exit 1; }
@@ -41,7 +49,7 @@ libs() {
 runtime_base=gcr.io/distroless/nodejs24-debian12:nonroot
 if ! exists "$runtime_base"; then
   log "building a local stand-in for $runtime_base (node $node_version)"
-  dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+  dir=$(mktemp -d); trap 'rm -rf "$dir"; release' EXIT
   mkdir -p "$dir/nodejs/bin" "$dir/etc/ssl/certs" "$dir/tmp" "$dir/home/nonroot"
   cp "$node_bin" "$dir/nodejs/bin/node"; libs "$dir" "$node_bin"
   cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/"
@@ -52,14 +60,14 @@ if ! exists "$runtime_base"; then
   bh config --user 65532:65532 --workingdir /home/nonroot --entrypoint '["/nodejs/bin/node"]' \
     --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$c"
   bh commit -q --rm "$c" "$runtime_base" >/dev/null
-  rm -rf "$dir"; trap - EXIT
+  rm -rf "$dir"; trap release EXIT
 fi
 
 # Stand-in for docker.io/library/node:24-slim: a busybox shell, node and npm (the host's npm 11).
 build_base=docker.io/library/node:24-slim
 if ! exists "$build_base"; then
   log "building a local stand-in for $build_base"
-  dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+  dir=$(mktemp -d); trap 'rm -rf "$dir"; release' EXIT
   mkdir -p "$dir/bin" "$dir/usr/bin" "$dir/usr/local/bin" "$dir/usr/local/lib/node_modules" "$dir/etc/ssl/certs" "$dir/tmp" "$dir/root"
   cp /bin/busybox "$dir/bin/busybox"
   for applet in $(/bin/busybox --list); do [[ $applet == busybox ]] || ln -sf /bin/busybox "$dir/bin/$applet"; done
@@ -75,7 +83,7 @@ if ! exists "$build_base"; then
   bh config --env PATH=/usr/local/bin:/usr/bin:/bin --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
     --cmd '["node"]' "$c"
   bh commit -q --rm "$c" "$build_base" >/dev/null
-  rm -rf "$dir"; trap - EXIT
+  rm -rf "$dir"; trap release EXIT
 fi
 
 # The pod sandbox image the node's containerd is configured with.
