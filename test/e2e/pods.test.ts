@@ -88,6 +88,19 @@ async function install(namespace: string, release: string, extra: string[] = [])
   await kubectl(['label', 'namespace', namespace, 'leasehold.io/test-run=e2e']);
   const [controllerRepo, controllerTag] = controllerImage.split(/:(?=[^:]+$)/) as [string, string];
   const [sidecarRepo, sidecarTag] = sidecarImage.split(/:(?=[^:]+$)/) as [string, string];
+  const values: Record<string, string | number | boolean> = {
+    'controller.image.repository': controllerRepo,
+    'controller.image.tag': controllerTag,
+    'controller.image.pullPolicy': 'Never',
+    'sidecar.image.repository': sidecarRepo,
+    'sidecar.image.tag': sidecarTag,
+    'sidecar.image.pullPolicy': 'Never',
+    'sidecar.podRoleLabel': true,
+    'sidecar.election.leaseDurationSeconds': leaseDurationMs / 1000,
+    'sidecar.election.renewDeadlineSeconds': 3,
+    'sidecar.election.retryPeriodSeconds': retryPeriodMs / 1000,
+    'sidecar.election.safetyMarginSeconds': 1,
+  };
   await helm([
     'install',
     release,
@@ -97,28 +110,7 @@ async function install(namespace: string, release: string, extra: string[] = [])
     '--wait',
     '--timeout',
     '180s',
-    '--set',
-    `controller.image.repository=${controllerRepo}`,
-    '--set',
-    `controller.image.tag=${controllerTag}`,
-    '--set',
-    'controller.image.pullPolicy=Never',
-    '--set',
-    `sidecar.image.repository=${sidecarRepo}`,
-    '--set',
-    `sidecar.image.tag=${sidecarTag}`,
-    '--set',
-    'sidecar.image.pullPolicy=Never',
-    '--set',
-    'sidecar.podRoleLabel=true',
-    '--set',
-    'sidecar.election.leaseDurationSeconds=4',
-    '--set',
-    'sidecar.election.renewDeadlineSeconds=3',
-    '--set',
-    'sidecar.election.retryPeriodSeconds=1',
-    '--set',
-    'sidecar.election.safetyMarginSeconds=1',
+    ...Object.entries(values).flatMap(([key, value]) => ['--set', `${key}=${value}`]),
     ...extra,
   ]);
 }
