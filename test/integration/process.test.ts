@@ -149,6 +149,14 @@ test('the probe listener (PROBE_PORT) serves /healthz, /readyz and /metrics, and
   assert.equal((await sidecar.leader()).isLeader, true, 'still leading: the probe port cannot resign it');
 });
 
+function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 /**
  * Starts `args` as PID 1 of a new PID namespace (as a container's first process is), where the kernel
  * drops a signal the process has no handler for, and sends it SIGTERM every 5 ms from the start until it
@@ -168,7 +176,8 @@ async function terminatedWhileStarting(args: string[], env: Record<string, strin
   while (!done && performance.now() < deadline) {
     const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '');
     const pid = Number(children.trim().split(' ')[0]);
-    if (pid) process.kill(pid, 'SIGTERM');
+    // It may exit between the read and the kill: a process already gone is not an error here.
+    if (pid) signalIfAlive(pid, 'SIGTERM');
     await sleep(5);
   }
   if (!done) child.kill('SIGKILL');
