@@ -62,6 +62,31 @@ test('server-side dry-run under restricted Pod Security: accepted with zero warn
   }
 });
 
+test('plain manifests: every object names the release namespace; applied to another namespace, kubectl refuses', async () => {
+  const { stdout: manifest } = await helm(['template', 'plain', chartDir, '--namespace', namespace]);
+  const objects = manifest.split(/^---$/m).filter((doc) => /^kind:/m.test(doc));
+  assert.ok(objects.length >= 5);
+  for (const doc of objects) {
+    assert.match(
+      doc,
+      new RegExp(`^  namespace: ${namespace}$`, 'm'),
+      `${/^kind: (.*)$/m.exec(doc)?.[1]} names it`,
+    );
+  }
+  const file = join(testCluster().info.dir, `plain-${namespace}.yaml`);
+  await writeFile(file, manifest);
+  const mismatch = await kubectl(['apply', '-n', 'default', '--dry-run=server', '-f', file]).then(
+    () => assert.fail('applied into a namespace the RoleBinding does not name'),
+    (err: { stderr: string }) => err.stderr,
+  );
+  assert.match(
+    mismatch,
+    new RegExp(`namespace from the provided object "${namespace}" does not match the namespace "default"`),
+  );
+  const { stdout } = await kubectl(['apply', '--dry-run=server', '-f', file]);
+  assert.match(stdout, /rolebinding.rbac.authorization.k8s.io\/plain-leasehold created \(server dry run\)/);
+});
+
 test('the reusable template in a third-party chart validates the same way', async () => {
   const { stdout, stderr } = await dryRun(thirdPartyChartDir, 'acme');
   assert.match(stdout, /deployment.apps\/acme-operator created \(server dry run\)/);
