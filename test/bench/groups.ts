@@ -16,7 +16,8 @@ export interface CandidateGroup {
   restart(name: string): Promise<void>;
   /** First moment (shared monotonic ns) after `afterNs` that a replica other than `except` began acting. */
   nextActing(afterNs: bigint, except: string, timeoutMs: number): Promise<bigint>;
-  pids(): number[];
+  /** The live candidate processes by replica name. */
+  processes(): { name: string; pid: number }[];
   stop(): Promise<void>;
 }
 
@@ -76,7 +77,8 @@ export function leaseholdGroup(env: ChaosEnv, lease: LeaseRecorder): CandidateGr
       await env.startReplica(name);
     },
     nextActing: (afterNs, except, timeoutMs) => scanRecords(env.recordDir, names, afterNs, except, timeoutMs),
-    pids: () => env.replicas.filter((r) => r.alive).map((r) => r.sidecar.child.pid as number),
+    processes: () =>
+      env.replicas.filter((r) => r.alive).map((r) => ({ name: r.name, pid: r.sidecar.child.pid as number })),
     stop: async () => {
       await Promise.all(env.replicas.map((r) => r.stop('SIGTERM')));
     },
@@ -116,7 +118,10 @@ export function clientGoGroup(
     },
     restart: start,
     nextActing: (afterNs, except, timeoutMs) => scanRecords(dir, names, afterNs, except, timeoutMs),
-    pids: () => [...peers.values()].filter((p) => p.alive).map((p) => p.child.pid as number),
+    processes: () =>
+      [...peers.entries()]
+        .filter(([, p]) => p.alive)
+        .map(([name, p]) => ({ name, pid: p.child.pid as number })),
     stop: async () => {
       await Promise.all([...peers.values()].map((p) => p.stop('SIGTERM')));
     },

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--handovers 30] [--crashes 5] [--steady-seconds 300] [--rate 200]
+// npm run bench [-- --quick] [--handovers 30] [--crashes 5] [--steady-seconds 300] [--rate 1000]
 // Leasehold and client-go's leaderelection side by side on one local apiserver with the same
 // LD/RD/RP; results (JSON, markdown, SVG) go to test/bench/results/. See docs/performance.md.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -21,6 +21,7 @@ import {
   steadyState,
 } from './measure.ts';
 import { type BenchResults, handoverSvg, markdownTable, type SideResults, timelineSvg } from './report.ts';
+import { sessionlessHandovers } from './sessionless.ts';
 import { summarize } from './stats.ts';
 
 const { values } = parseArgs({
@@ -29,7 +30,7 @@ const { values } = parseArgs({
     handovers: { type: 'string' },
     crashes: { type: 'string' },
     'steady-seconds': { type: 'string' },
-    rate: { type: 'string', default: '200' },
+    rate: { type: 'string', default: '1000' },
     startups: { type: 'string' },
     out: { type: 'string', default: fileURLToPath(new URL('./results', import.meta.url)) },
   },
@@ -46,7 +47,7 @@ const number = (value: string | undefined, fallback: number, flag: string): numb
 const handovers = number(values.handovers, quick ? 10 : 30, 'handovers');
 const crashes = number(values.crashes, quick ? 2 : 5, 'crashes');
 const steadySeconds = number(values['steady-seconds'], quick ? 30 : 300, 'steady-seconds');
-const rate = number(values.rate, 200, 'rate');
+const rate = number(values.rate, 1000, 'rate');
 const startups = number(values.startups, quick ? 3 : 5, 'startups');
 const timings = { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 };
 const leaseDurationMs = timings.leaseDurationSeconds * 1000;
@@ -161,6 +162,9 @@ try {
   const latency = await leaderLatency(standalone.url, rate, quick ? 5 : 10);
   await standalone.stop();
 
+  log(`session-less clients: ${handovers} graceful hand-overs (a private control plane)`);
+  const sessionless = await sessionlessHandovers({ ...timings, safetyMarginSeconds: 2 }, handovers);
+
   log('start → first acquisition');
   leasehold.startToFirstAcquisitionMs = summarize(await startupTimes('leasehold'));
   clientGo.startToFirstAcquisitionMs = summarize(await startupTimes('client-go'));
@@ -177,6 +181,7 @@ try {
       ...leasehold,
       lossNotificationMs: summarize(loss),
       leaderLatencyMs: { ...latency, ratePerSecond: rate },
+      sessionlessHandoverMs: { ...summarize(sessionless.samples), ...sessionless },
     },
     clientGo,
     timeline: await timeline(),

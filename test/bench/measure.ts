@@ -5,7 +5,7 @@ import type { LeaseRecorder } from '../support/lease-recorder.ts';
 import type { ApiTarget } from '../support/watch-stream.ts';
 import { difference, leaseRequestsByVerb } from './apiserver-metrics.ts';
 import type { CandidateGroup } from './groups.ts';
-import { processUsage } from './proc.ts';
+import { outgoingConnections, processUsage } from './proc.ts';
 import { nsToMs, type Summary, summarize } from './stats.ts';
 
 const log = (text: string): void => {
@@ -75,6 +75,10 @@ export interface SteadyState {
   requestsPerMinutePerReplica: number;
   rssMiB: { max: number; mean: number };
   cpuPercentOfOneCore: number;
+  /** CPU of the replica that led throughout, and the mean of the others. */
+  cpuPercentByRole: { leader: number; follower: number };
+  /** Most outgoing TCP connections one candidate opened over the window (distinct local ports). */
+  connectionsPerCandidateMax: number;
 }
 
 /** Steady state over `seconds`: Lease API requests from the apiserver's own metrics, RSS and CPU from /proc. */
@@ -83,20 +87,30 @@ export async function steadyState(
   target: ApiTarget,
   seconds: number,
 ): Promise<SteadyState> {
-  const pids = group.pids();
+  const leader = await group.leaderName(60_000);
+  const processes = group.processes();
+  const pids = processes.map((p) => p.pid);
   const before = await leaseRequestsByVerb(target);
   const cpuBefore = await Promise.all(pids.map(processUsage));
   const rss: number[] = [];
+  const connections = pids.map(() => new Set<number>());
   const until = performance.now() + seconds * 1000;
   while (performance.now() < until) {
     for (const usage of await Promise.all(pids.map(processUsage))) rss.push(usage.rssBytes / 2 ** 20);
+    const seen = await Promise.all(pids.map(outgoingConnections));
+    seen.forEach((ports, i) => {
+      for (const port of ports) connections[i]?.add(port);
+    });
     await sleep(Math.min(5_000, Math.max(0, until - performance.now())));
   }
   const after = await leaseRequestsByVerb(target);
   const cpuAfter = await Promise.all(pids.map(processUsage));
   const byVerb = difference(after, before);
   const total = Object.values(byVerb).reduce((a, b) => a + b, 0);
-  const cpuSeconds = cpuAfter.reduce((sum, u, i) => sum + u.cpuSeconds - (cpuBefore[i]?.cpuSeconds ?? 0), 0);
+  const cpu = cpuAfter.map((u, i) => (u.cpuSeconds - (cpuBefore[i]?.cpuSeconds ?? 0)) / seconds);
+  const percent = (fraction: number) => Math.round(fraction * 1000) / 10;
+  const leaderIndex = processes.findIndex((p) => p.name === leader);
+  const followers = cpu.filter((_, i) => i !== leaderIndex);
   return {
     seconds,
     replicas: pids.length,
@@ -106,7 +120,12 @@ export async function steadyState(
       max: Math.round(Math.max(...rss) * 10) / 10,
       mean: Math.round((rss.reduce((a, b) => a + b, 0) / rss.length) * 10) / 10,
     },
-    cpuPercentOfOneCore: Math.round((cpuSeconds / pids.length / seconds) * 1000) / 10,
+    cpuPercentOfOneCore: percent(cpu.reduce((a, b) => a + b, 0) / pids.length),
+    cpuPercentByRole: {
+      leader: percent(cpu[leaderIndex] ?? 0),
+      follower: percent(followers.reduce((a, b) => a + b, 0) / Math.max(1, followers.length)),
+    },
+    connectionsPerCandidateMax: Math.max(...connections.map((c) => c.size)),
   };
 }
 

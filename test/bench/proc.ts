@@ -12,3 +12,29 @@ export async function processUsage(pid: number): Promise<{ rssBytes: number; cpu
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { rssBytes: rssKb * 1024, cpuSeconds: ticks / clockTicksPerSecond };
 }
+
+/**
+ * Local ports of the established TCP connections a process opened itself (its sockets whose local port
+ * is not one it listens on), from /proc/<pid>/fd and /proc/<pid>/net/tcp{,6}.
+ */
+export async function outgoingConnections(pid: number): Promise<number[]> {
+  const { readdir, readlink } = await import('node:fs/promises');
+  const inodes = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) inodes.add(inode);
+  }
+  const sockets: { localPort: number; state: string }[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10 || !inodes.has(fields[9] as string)) continue;
+      const localPort = Number.parseInt((fields[1] as string).split(':')[1] as string, 16);
+      sockets.push({ localPort, state: fields[3] as string });
+    }
+  }
+  const listening = new Set(sockets.filter((s) => s.state === '0A').map((s) => s.localPort));
+  return sockets.filter((s) => s.state === '01' && !listening.has(s.localPort)).map((s) => s.localPort);
+}
