@@ -11,6 +11,7 @@ import {
 } from './answer-rules.ts';
 import { type LeaderAnswer, SidecarClient } from './client.ts';
 import { LeaderGateError, LeadershipEndedError } from './errors.ts';
+import { retryDelayMs } from './retry.ts';
 
 export interface LeaderGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
@@ -203,8 +204,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
 
   // ---- answers ----------------------------------------------------------------------------------
 
+  /** Asks as our session; only called once a `hello` has opened it (polls start there). */
   async #refresh(): Promise<void> {
-    if (!this.#sessionOpen) return;
     const sentAt = performance.now();
     try {
       const answer = await this.#client.leader(this.#session);
@@ -270,12 +271,11 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
         await this.#client.stream(this.#session, this.#streamController.signal, ({ event, data }) => {
           failures = 0;
           if (event === 'hello') {
-            const first = !this.#sessionOpen;
             this.#sessionOpen = true;
             // The sidecar may have restarted: say again what we are doing.
             if (this.#reported !== false || this.#terms > 0) this.#report();
             void this.#refresh();
-            if (first) this.#schedulePoll();
+            this.#schedulePoll();
             return;
           }
           if (event !== 'leader') return;
@@ -293,8 +293,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
         failures++;
         this.#onError(err);
       }
-      if (!this.#closed)
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** failures)).unref());
+      if (!this.#closed) await new Promise((resolve) => setTimeout(resolve, retryDelayMs(failures)).unref());
     }
   }
 
@@ -332,7 +331,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
           this.#onError(err);
           if (this.#closed) break;
           this.#reportAgain = true;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** ++failures)).unref());
+          await new Promise((resolve) => setTimeout(resolve, retryDelayMs(++failures)).unref());
         }
       } while (this.#reportAgain);
     })().finally(() => {

@@ -1,94 +1,10 @@
-// The gate against the sidecar's real HTTP API (its buildApp on a socket) driven by a scripted election
-// state, so every leadership change is exact. Each test holds one guard of the gate.
+// The gate against the sidecar's real HTTP API driven by a scripted election (support/scripted-sidecar.ts).
+// Each test holds one guard of the gate.
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildApp, type ElectionSnapshot, PromiseLedger } from '@leasehold/sidecar';
-import { Registry } from 'prom-client';
-import {
-  createLeaderGate,
-  type LeaderGate,
-  type LeaderGateError,
-  LeadershipEndedError,
-} from '../src/index.ts';
-
-class ScriptedSource extends EventEmitter<{ change: [ElectionSnapshot] }> {
-  state: ElectionSnapshot = {
-    role: 'follower',
-    identity: 'me_1',
-    holder: 'other_2',
-    isLeader: false,
-    epoch: 1,
-    validForMs: 0,
-    leaseDurationSeconds: 15,
-    observedAt: null,
-    known: true,
-    version: 1,
-  };
-  snapshot(): ElectionSnapshot {
-    return { ...this.state };
-  }
-  isLeader(): boolean {
-    return this.state.isLeader;
-  }
-  async resign(): Promise<void> {}
-  lead(epoch: number, validForMs = 10_000): void {
-    this.set({ isLeader: true, holder: 'me_1', epoch, validForMs, role: 'leader' });
-  }
-  follow(): void {
-    this.set({ isLeader: false, holder: 'other_2', validForMs: 0, role: 'follower' });
-  }
-  set(patch: Partial<ElectionSnapshot>): void {
-    this.state = { ...this.state, ...patch, version: this.state.version + 1 };
-    this.emit('change', this.snapshot());
-  }
-}
-
-/** The sidecar's HTTP API on a real socket; `port` reuses one (a restarted sidecar). */
-async function sidecar(port = 0, source = new ScriptedSource()) {
-  const ledger = new PromiseLedger({
-    now: () => performance.now(),
-    wallNow: () => Date.now(),
-    setTimeout: (callback, delayMs) => {
-      const timer = setTimeout(callback, Math.ceil(delayMs));
-      return { cancel: () => clearTimeout(timer) };
-    },
-  });
-  const { app } = await buildApp({
-    source,
-    ledger,
-    registry: new Registry(),
-    lease: 'ns/l',
-    heartbeatMs: 200,
-  });
-  const requests: string[] = [];
-  const slow = { getMs: 0 };
-  app.addHook('onRequest', async (request) => {
-    requests.push(`${request.method} ${request.url.split('?')[0]}`);
-  });
-  app.addHook('onSend', async (request) => {
-    if (slow.getMs > 0 && request.url.startsWith('/leader?')) await sleep(slow.getMs);
-  });
-  await app.listen({ host: '127.0.0.1', port });
-  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  return { source, app, url, ledger, requests, slow };
-}
-
-async function until(condition: () => boolean, timeoutMs = 3_000): Promise<number> {
-  const start = performance.now();
-  while (!condition()) {
-    if (performance.now() - start > timeoutMs) assert.fail('condition not reached');
-    await sleep(2);
-  }
-  return performance.now() - start;
-}
-
-function gateFor(url: string, t: { after(fn: () => Promise<void>): void }, options = {}): LeaderGate {
-  const gate = createLeaderGate({ url, ...options });
-  t.after(() => gate.close());
-  return gate;
-}
+import { createLeaderGate, type LeaderGateError, LeadershipEndedError } from '../src/index.ts';
+import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
 
 test('leadership needs a timed answer: isLeader only while sentAt + validForMs has not passed', async (t) => {
   const { source, app, url } = await sidecar();
@@ -130,12 +46,12 @@ test('a pushed loss is applied at once, without asking again', async (t) => {
 });
 
 test('an answer computed before a pushed loss cannot promote the gate again', async (t) => {
-  const { source, app, url, slow } = await sidecar();
+  const { source, app, url, faults } = await sidecar();
   t.after(() => app.close());
   source.lead(2);
   const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
   await gate.waitForLeadership();
-  slow.getMs = 300;
+  faults.getMs = 300;
   source.set({ epoch: 3 }); // a gain-shaped event: the gate asks; the answer (leader) is held 300 ms
   await sleep(50);
   source.follow(); // the loss overtakes the held answer

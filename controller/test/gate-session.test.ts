@@ -1,0 +1,320 @@
+// The gate's session with the sidecar under faults: polls, activity reports and their retries, a stream
+// that drops or never connects, a close() in the middle of things. Each test holds one guard of gate.ts.
+import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLeaderGate, type GateState, type LeaderGateError } from '../src/index.ts';
+import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
+
+/** A term's work that runs until its signal aborts. */
+const untilAborted = ({ signal }: { signal: AbortSignal }) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve());
+  });
+const codes = (errors: unknown[]) => errors.map((e) => (e as LeaderGateError).code);
+
+test('before any answer the gate says nothing: not leader, no epoch, no names', async (t) => {
+  const { app, url } = await sidecar();
+  t.after(() => app.close());
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  assert.deepEqual(gate.current(), { isLeader: false, epoch: null, holder: '', name: '', validForMs: 0 });
+});
+
+test('options: $LEASEHOLD_URL is the default sidecar; each invalid option is named with its value', async (t) => {
+  const { source, app, url } = await sidecar();
+  t.after(() => app.close());
+  source.lead(6);
+  const saved = process.env.LEASEHOLD_URL;
+  process.env.LEASEHOLD_URL = url;
+  t.after(() => {
+    if (saved === undefined) delete process.env.LEASEHOLD_URL;
+    else process.env.LEASEHOLD_URL = saved;
+  });
+  const gate = gateFor(undefined as unknown as string, t, { pollIntervalMs: 60_000 });
+  assert.deepEqual(await gate.waitForLeadership(), { epoch: 6 });
+  assert.throws(() => createLeaderGate({ url: 'nope' }), /url "nope" is not a URL/);
+  assert.throws(
+    () => createLeaderGate({ url, pollIntervalMs: 0 }),
+    /pollIntervalMs must be a positive number, got 0/,
+  );
+  assert.throws(
+    () => createLeaderGate({ url, requestTimeoutMs: Number.POSITIVE_INFINITY }),
+    /requestTimeoutMs must be a positive number, got Infinity/,
+  );
+});
+
+test('polls keep a short promise alive; steady leadership is one change, a loss one more, a new holder one more', async (t) => {
+  const { source, app, url, count } = await sidecar();
+  t.after(() => app.close());
+  source.lead(3, 300);
+  const gate = gateFor(url, t, { pollIntervalMs: 50 });
+  const changes: GateState[] = [];
+  gate.on('change', (state) => changes.push(state));
+  await gate.waitForLeadership();
+  const asked = count('GET /leader');
+  // Three validities long, sampled every 10 ms: never a gap.
+  for (const end = performance.now() + 900; performance.now() < end; await sleep(10)) {
+    assert.equal(gate.isLeader(), true, 'polled answers renew the deadline before it passes');
+  }
+  assert.ok(count('GET /leader') - asked >= 6, 'asked again every poll interval');
+  assert.deepEqual(
+    changes.map((c) => c.isLeader),
+    [true],
+  );
+  source.follow();
+  await until(() => changes.length === 2);
+  await sleep(400); // past the last promised deadline: no stale timer announces anything
+  source.set({ holder: 'third_3' });
+  await until(() => changes.length === 3);
+  assert.deepEqual(
+    changes.map((c) => [c.isLeader, c.holder]),
+    [
+      [true, 'me_1'],
+      [false, 'other_2'],
+      [false, 'third_3'],
+    ],
+  );
+});
+
+test('twenty waiters at once: no listener-leak warning; each waiter removes its listeners', async (t) => {
+  const { source, app, url } = await sidecar();
+  t.after(() => app.close());
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const stop = new AbortController();
+  const waiting = Array.from({ length: 20 }, () => gate.waitForLeadership(stop.signal));
+  await sleep(20);
+  source.lead(2);
+  await Promise.all(waiting);
+  assert.deepEqual(warnings, []);
+  assert.equal(gate.listenerCount('change'), 0);
+  assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
+  // Already leading: resolves at once, with no change to wait for.
+  assert.deepEqual(await gate.waitForLeadership(), { epoch: 2 });
+});
+
+test('runWhileLeader: an aborted signal runs nothing; an early return is not re-run in the same term; an error after the end is not reported', async (t) => {
+  const { source, app, url } = await sidecar();
+  t.after(() => app.close());
+  const errors: unknown[] = [];
+  const gate = gateFor(url, t, { pollIntervalMs: 20, onError: (err) => errors.push(err) });
+  source.lead(2);
+  await gate.waitForLeadership();
+  let calls = 0;
+  await gate.runWhileLeader(async () => void calls++, { signal: AbortSignal.abort() });
+  assert.equal(calls, 0);
+  const stop = new AbortController();
+  const loop = gate.runWhileLeader(
+    async ({ signal }) => {
+      calls++;
+      if (calls === 1) return; // done early: waits for the next term
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      throw signal.reason; // what an aborted request throws: the end of the term, not a failure
+    },
+    { signal: stop.signal },
+  );
+  await until(() => calls === 1);
+  await sleep(150); // several polls of the same term
+  assert.equal(calls, 1, 'one run per term');
+  source.lead(3);
+  await until(() => calls === 2);
+  stop.abort();
+  await loop;
+  assert.deepEqual(errors, []);
+  assert.equal(gate.listenerCount('change'), 0);
+  assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
+});
+
+test('work stopped: the gate trusts nothing until the sidecar confirms idle, then asks again', async (t) => {
+  const { source, app, url, ledger } = await sidecar();
+  t.after(() => app.close());
+  source.lead(4);
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  const stop = new AbortController();
+  const loop = gate.runWhileLeader(
+    async (term) => {
+      stop.abort(); // the work is told to stop
+      await untilAborted(term);
+    },
+    { signal: stop.signal },
+  );
+  await loop;
+  assert.equal(gate.isLeader(), false, 'its promises are being given back');
+  await until(() => gate.isLeader());
+  assert.equal(ledger.activeCount, 0);
+});
+
+test('a failed activity report is retried with backoff until the sidecar confirms it', async (t) => {
+  const { source, app, url, ledger, faults, count } = await sidecar();
+  t.after(() => app.close());
+  const errors: unknown[] = [];
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000, onError: (err) => errors.push(err) });
+  await until(() => count('POST /leader/activity') === 1); // idle, said at the first hello
+  faults.activity.push({ status: 500, code: 'X' }, { status: 503, code: 'X' });
+  source.lead(2);
+  const stop = new AbortController();
+  const loop = gate.runWhileLeader(untilAborted, {
+    signal: stop.signal,
+  });
+  await until(() => ledger.activeCount === 1, 1_000);
+  assert.equal(count('POST /leader/activity'), 4);
+  assert.deepEqual(codes(errors), ['LEASEHOLD_GATE_BAD_RESPONSE', 'LEASEHOLD_GATE_BAD_RESPONSE']);
+  stop.abort();
+  await loop;
+});
+
+test('a session the sidecar does not know: no error, no retry; the next hello reports again', async (t) => {
+  const { source, app, url, ledger, faults, count, dropStreams } = await sidecar();
+  t.after(() => app.close());
+  const errors: unknown[] = [];
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000, onError: (err) => errors.push(err) });
+  await until(() => count('POST /leader/activity') === 1);
+  faults.activity.push({ status: 404, code: 'LEASEHOLD_SESSION_NOT_FOUND' });
+  source.lead(2);
+  const stop = new AbortController();
+  const loop = gate.runWhileLeader(untilAborted, {
+    signal: stop.signal,
+  });
+  await until(() => count('POST /leader/activity') === 2);
+  await sleep(300); // longer than the first two retry delays
+  assert.equal(count('POST /leader/activity'), 2, 'not retried: only a new hello can help');
+  assert.equal(ledger.activeCount, 0);
+  dropStreams();
+  await until(() => ledger.activeCount === 1);
+  assert.equal(codes(errors).includes('LEASEHOLD_GATE_SESSION_UNKNOWN'), false);
+  stop.abort();
+  await loop;
+});
+
+test('a hello re-reports only what the sidecar may not know: idle once, a running term every time', async (t) => {
+  const { source, app, url, ledger, count, dropStreams } = await sidecar();
+  t.after(() => app.close());
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  const hellos = () => count('GET /leader/watch');
+  for (let i = 1; i <= 3; i++) {
+    await until(() => hellos() === i && ledger.has(gate.session));
+    dropStreams();
+  }
+  await until(() => hellos() === 4 && ledger.has(gate.session));
+  assert.equal(count('POST /leader/activity'), 1, 'idle said once, at the first hello');
+  source.lead(5);
+  const stop = new AbortController();
+  const loop = gate.runWhileLeader(untilAborted, {
+    signal: stop.signal,
+  });
+  await until(() => ledger.activeCount === 1);
+  dropStreams();
+  await until(() => count('POST /leader/activity') === 3 && ledger.activeCount === 1);
+  stop.abort();
+  await loop;
+});
+
+test('close(): once; nothing changes after it, not a late answer nor a passing deadline; an idle gate sends nothing', async (t) => {
+  const { source, app, url, faults, count } = await sidecar();
+  t.after(() => app.close());
+  source.lead(2, 300);
+  const errors: unknown[] = [];
+  const gate = createLeaderGate({ url, pollIntervalMs: 60_000, onError: (err) => errors.push(err) });
+  await gate.waitForLeadership();
+  const changes: GateState[] = [];
+  gate.on('change', (state) => changes.push(state));
+  faults.getMs = 150;
+  source.set({ epoch: 3 }); // the gate asks; the answer is held
+  await until(() => count('GET /leader') >= 2);
+  await Promise.all([gate.close(), gate.close()]);
+  await sleep(400); // the held answer and the old deadline have both passed
+  assert.deepEqual(
+    changes.map((c) => c.isLeader),
+    [false],
+  );
+  assert.deepEqual(errors, []);
+
+  source.follow();
+  faults.getMs = 0;
+  const gets = count('GET /leader');
+  const idle = createLeaderGate({ url, pollIntervalMs: 60_000 });
+  // Idle said at its first hello and confirmed: the gate asks again after each (hello, confirmation).
+  await until(() => count('POST /leader/activity') === 3 && count('GET /leader') === gets + 2);
+  await idle.close();
+  assert.equal(count('POST /leader/activity'), 3, 'nothing to give back');
+});
+
+test('a failing poll goes to onError, and the gate stays a follower', async (t) => {
+  const { app, url, faults } = await sidecar();
+  t.after(() => app.close());
+  faults.getStatus = 500;
+  const errors: unknown[] = [];
+  const gate = gateFor(url, t, { pollIntervalMs: 20, onError: (err) => errors.push(err) });
+  await until(() => errors.length >= 2);
+  assert.equal(codes(errors)[0], 'LEASEHOLD_GATE_BAD_RESPONSE');
+  assert.equal(gate.isLeader(), false);
+});
+
+test('a sidecar that drops every stream: reconnects back off (about 5 in 1.5 s), each failure reported', async (t) => {
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  t.after(() => server.close());
+  const errors: unknown[] = [];
+  const port = (server.address() as { port: number }).port;
+  const gate = gateFor(`http://127.0.0.1:${port}`, t, { onError: (err) => errors.push(err) });
+  await sleep(1_500);
+  // Retries after 100, 200, 400, 800 ms: 5 attempts; without backoff, hundreds.
+  assert.ok(connections >= 3 && connections <= 8, `${connections} connections`);
+  assert.ok(errors.length >= 3);
+  assert.equal(codes(errors)[0], 'LEASEHOLD_GATE_SIDECAR_UNREACHABLE');
+  assert.equal(gate.isLeader(), false);
+});
+
+test('events the gate does not know (a newer sidecar) are ignored, not read as a loss', async (t) => {
+  let sentUnknown = false;
+  const server = createHttpServer((request, response) => {
+    if (request.url?.startsWith('/leader/watch')) {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('event: hello\ndata: {"session":"s","heartbeatMs":1000}\n\n');
+      setTimeout(() => {
+        response.write('event: shards\ndata: {"shards":[]}\n\n');
+        sentUnknown = true;
+      }, 100).unref();
+      return;
+    }
+    if (request.method === 'POST') return void response.writeHead(204).end();
+    response.setHeader('content-type', 'application/json');
+    response.end(
+      JSON.stringify({
+        name: 'n',
+        holder: 'me_1',
+        identity: 'me_1',
+        isLeader: true,
+        epoch: 1,
+        validForMs: 10_000,
+      }),
+    );
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const port = (server.address() as { port: number }).port;
+  const gate = gateFor(`http://127.0.0.1:${port}`, t, { pollIntervalMs: 60_000 });
+  const changes: GateState[] = [];
+  gate.on('change', (state) => changes.push(state));
+  await gate.waitForLeadership();
+  await until(() => sentUnknown);
+  await sleep(50);
+  assert.equal(gate.isLeader(), true);
+  assert.equal(changes.length, 1);
+});

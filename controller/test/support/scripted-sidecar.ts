@@ -1,0 +1,108 @@
+// A scripted election behind the sidecar's real HTTP API (its buildApp on a socket), for the gate tests:
+// every leadership change is exact, and the hooks below let a test break the API the way a real sidecar
+// breaks (restart, refused reports, a dropped stream).
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildApp, type ElectionSnapshot, PromiseLedger } from '@leasehold/sidecar';
+import { Registry } from 'prom-client';
+import { createLeaderGate, type LeaderGate, type LeaderGateOptions } from '../../src/index.ts';
+
+export class ScriptedSource extends EventEmitter<{ change: [ElectionSnapshot] }> {
+  state: ElectionSnapshot = {
+    role: 'follower',
+    identity: 'me_1',
+    holder: 'other_2',
+    isLeader: false,
+    epoch: 1,
+    validForMs: 0,
+    leaseDurationSeconds: 15,
+    observedAt: null,
+    known: true,
+    version: 1,
+  };
+  snapshot(): ElectionSnapshot {
+    return { ...this.state };
+  }
+  isLeader(): boolean {
+    return this.state.isLeader;
+  }
+  async resign(): Promise<void> {}
+  lead(epoch: number, validForMs = 10_000): void {
+    this.set({ isLeader: true, holder: 'me_1', epoch, validForMs, role: 'leader' });
+  }
+  follow(): void {
+    this.set({ isLeader: false, holder: 'other_2', validForMs: 0, role: 'follower' });
+  }
+  set(patch: Partial<ElectionSnapshot>): void {
+    this.state = { ...this.state, ...patch, version: this.state.version + 1 };
+    this.emit('change', this.snapshot());
+  }
+}
+
+/** The sidecar's HTTP API on a real socket; `port` reuses one (a restarted sidecar). */
+export async function sidecar(port = 0, source = new ScriptedSource()) {
+  const ledger = new PromiseLedger({
+    now: () => performance.now(),
+    wallNow: () => Date.now(),
+    setTimeout: (callback, delayMs) => {
+      const timer = setTimeout(callback, Math.ceil(delayMs));
+      return { cancel: () => clearTimeout(timer) };
+    },
+  });
+  const { app } = await buildApp({
+    source,
+    ledger,
+    registry: new Registry(),
+    lease: 'ns/l',
+    heartbeatMs: 200,
+  });
+  const requests: string[] = [];
+  /** Fault knobs: a delay on GET /leader, and answers that replace the next POST /leader/activity ones. */
+  const faults = { getMs: 0, getStatus: 0, activity: [] as { status: number; code: string }[] };
+  const watchSockets = new Set<Socket>();
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0];
+    requests.push(`${request.method} ${path}`);
+    if (path === '/leader/watch') {
+      watchSockets.add(request.raw.socket);
+      request.raw.socket.once('close', () => watchSockets.delete(request.raw.socket));
+    }
+    if (request.method === 'GET' && path === '/leader' && faults.getStatus > 0) {
+      return reply.code(faults.getStatus).send({ code: 'LEASEHOLD_TEST_FAULT', message: 'injected' });
+    }
+    const refusal = path === '/leader/activity' ? faults.activity.shift() : undefined;
+    if (refusal) return reply.code(refusal.status).send({ code: refusal.code, message: 'injected' });
+  });
+  app.addHook('onSend', async (request) => {
+    if (faults.getMs > 0 && request.url.startsWith('/leader?')) await sleep(faults.getMs);
+  });
+  /** Drops every open stream, as a broken connection would: the gate must reconnect and say hello. */
+  const dropStreams = (): void => {
+    for (const socket of watchSockets) socket.destroy();
+  };
+  const count = (what: string): number => requests.filter((r) => r === what).length;
+  await app.listen({ host: '127.0.0.1', port });
+  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  return { source, app, url, ledger, requests, faults, dropStreams, count };
+}
+
+export async function until(condition: () => boolean, timeoutMs = 3_000): Promise<number> {
+  const start = performance.now();
+  while (!condition()) {
+    if (performance.now() - start > timeoutMs) assert.fail('condition not reached');
+    await sleep(2);
+  }
+  return performance.now() - start;
+}
+
+export function gateFor(
+  url: string,
+  t: { after(fn: () => Promise<void>): void },
+  options: LeaderGateOptions = {},
+): LeaderGate {
+  const gate = createLeaderGate({ url, ...options });
+  t.after(() => gate.close());
+  return gate;
+}
