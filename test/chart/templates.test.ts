@@ -185,8 +185,48 @@ test('monitoring objects are off by default and complete when on', async () => {
     'metrics.serviceMonitor.enabled': 'true',
     'metrics.prometheusRule.enabled': 'true',
   });
-  assert.equal(find(objects, 'Service').spec.ports[0].targetPort, 'probes');
-  assert.equal(find(objects, 'ServiceMonitor').spec.endpoints[0].path, '/metrics');
-  const alerts = find(objects, 'PrometheusRule').spec.groups[0].rules.map((r: { alert: string }) => r.alert);
-  assert.deepEqual(alerts, ['LeaseholdNoLeader', 'LeaseholdLeadershipFlapping']);
+  const service = find(objects, 'Service');
+  assert.equal(service.spec.ports[0].targetPort, 'probes');
+  const monitor = find(objects, 'ServiceMonitor');
+  assert.equal(monitor.spec.endpoints[0].path, '/metrics');
+  // Selector labels only: a chart-version label in the selector stops matching after every upgrade.
+  assert.deepEqual(monitor.spec.selector.matchLabels, find(objects, 'Deployment').spec.selector.matchLabels);
+  for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels))
+    assert.equal(service.metadata.labels?.[key], value, `the Service carries ${key}`);
+  const rules = find(objects, 'PrometheusRule').spec.groups[0].rules as { alert: string; expr: string }[];
+  assert.deepEqual(
+    rules.map((r) => r.alert),
+    ['LeaseholdNoLeader', 'LeaseholdLeadershipFlapping'],
+  );
+  // No series at all (every sidecar gone) must also read as "no leader".
+  assert.match(rules[0]?.expr ?? '', /or on\(\) vector\(0\)\) < 1$/);
+  // Flapping counts this release's sidecars only, not every Leasehold deployment in the namespace.
+  assert.match(rules[1]?.expr ?? '', new RegExp(`service="${service.metadata.name}"`));
+});
+
+test('names fit in 63 characters, also with the longest fullnameOverride', async () => {
+  const objects = await render({ fullnameOverride: 'a'.repeat(63), 'metrics.service.enabled': 'true' });
+  for (const object of objects)
+    assert.ok(object.metadata.name.length <= 63, `${object.kind} ${object.metadata.name}`);
+  assert.match(find(objects, 'Service').metadata.name, /^a{55}-metrics$/);
+});
+
+test('a native sidecar on a cluster older than 1.29 is refused with what to set; a plain one renders', async () => {
+  const old = await helm(['template', 'demo', chartDir, '--kube-version', '1.28.4']).then(
+    () => assert.fail('rendered a native sidecar for 1.28'),
+    (err: { stderr: string }) => err.stderr,
+  );
+  assert.match(
+    old,
+    /needs Kubernetes 1.29 or later and this cluster is v1.28.4; set sidecar.nativeSidecar=false/,
+  );
+  await helm([
+    'template',
+    'demo',
+    chartDir,
+    '--kube-version',
+    '1.28.4',
+    '--set',
+    'sidecar.nativeSidecar=false',
+  ]);
 });

@@ -12,6 +12,11 @@
 {{- end -}}
 {{- end -}}
 
+{{- /* The metrics Service: "-metrics" after the full name cut to fit 63 characters. */ -}}
+{{- define "leasehold.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "leasehold.fullname" . | trunc 55 | trimSuffix "-") -}}
+{{- end -}}
+
 {{- define "leasehold.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "leasehold.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
