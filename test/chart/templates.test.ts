@@ -230,3 +230,48 @@ test('a native sidecar on a cluster older than 1.29 is refused with what to set;
     'sidecar.nativeSidecar=false',
   ]);
 });
+
+test("the controller's own knobs: digest, ports, probes, securityContext, pod securityContext without a UID, affinity, spread, PDB eviction policy", async () => {
+  const digest = (c: string) => `sha256:${c.repeat(64)}`;
+  const objects = await render({
+    'controller.image.digest': digest('a'),
+    'sidecar.image.digest': digest('b'),
+    'controller.ports[0].name': 'http',
+    'controller.ports[0].containerPort': '8080',
+    'controller.readinessProbe.httpGet.path': '/ready',
+    'controller.readinessProbe.httpGet.port': 'http',
+    'controller.securityContext.runAsUser': '1000',
+    'podSecurityContext.runAsUser': 'null',
+    'podSecurityContext.runAsGroup': 'null',
+    'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key':
+      'pool',
+    'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator':
+      'Exists',
+    'topologySpreadConstraints[0].maxSkew': '2',
+    'topologySpreadConstraints[0].topologyKey': 'pool',
+    'topologySpreadConstraints[0].whenUnsatisfiable': 'DoNotSchedule',
+    'podDisruptionBudget.unhealthyPodEvictionPolicy': 'AlwaysAllow',
+  });
+  const pod = find(objects, 'Deployment').spec.template.spec;
+  const controller = pod.containers[0];
+  assert.equal(controller.image, `ghcr.io/leasehold/example-controller@${digest('a')}`);
+  assert.equal(pod.initContainers[0].image, `ghcr.io/leasehold/sidecar@${digest('b')}`);
+  assert.deepEqual(controller.ports, [{ name: 'http', containerPort: 8080 }]);
+  assert.deepEqual(controller.readinessProbe, { httpGet: { path: '/ready', port: 'http' } });
+  assert.equal(controller.securityContext.runAsUser, 1000);
+  assert.equal(controller.securityContext.allowPrivilegeEscalation, false, 'the defaults stay');
+  assert.deepEqual(pod.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+  assert.deepEqual(Object.keys(pod.affinity), ['nodeAffinity'], 'replaces the default anti-affinity');
+  assert.deepEqual(
+    pod.topologySpreadConstraints.map((c: { topologyKey: string }) => c.topologyKey),
+    ['pool'],
+  );
+  assert.equal(find(objects, 'PodDisruptionBudget').spec.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+  assert.match(await renderError({ 'controller.image.digest': 'latest' }), /digest/);
+  // Unset, the defaults render: tag from appVersion, UID 65532, zone spread, host anti-affinity.
+  const defaults = find(await render(), 'Deployment').spec.template.spec;
+  assert.equal(defaults.containers[0].image, 'ghcr.io/leasehold/example-controller:0.1.0');
+  assert.equal(defaults.securityContext.runAsUser, 65532);
+  assert.ok(defaults.affinity.podAntiAffinity);
+  assert.equal(defaults.topologySpreadConstraints[0].topologyKey, 'topology.kubernetes.io/zone');
+});

@@ -55,7 +55,7 @@ Every template takes a dict:
 {{- $s := .sidecar -}}
 {{- $e := $s.election -}}
 - name: {{ $s.containerName | default "leasehold" }}
-  image: {{ printf "%s:%s" $s.image.repository ($s.image.tag | default .context.Chart.AppVersion) | quote }}
+  image: {{ ternary (printf "%s@%s" $s.image.repository ($s.image.digest | default "")) (printf "%s:%s" $s.image.repository ($s.image.tag | default .context.Chart.AppVersion)) (ne ($s.image.digest | default "") "") | quote }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
   {{- if $s.nativeSidecar }}
   restartPolicy: Always
