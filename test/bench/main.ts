@@ -20,6 +20,7 @@ import {
   lossNotification,
   steadyState,
 } from './measure.ts';
+import { peakRssBytes } from './proc.ts';
 import { type BenchResults, handoverSvg, markdownTable, type SideResults, timelineSvg } from './report.ts';
 import { sessionlessHandovers } from './sessionless.ts';
 import { summarize } from './stats.ts';
@@ -160,6 +161,7 @@ try {
   });
   const loss = await lossNotification(standalone.url, handovers);
   const latency = await leaderLatency(standalone.url, rate, quick ? 5 : 10);
+  const peakRssMiB = Math.round(((await peakRssBytes(standalone.child.pid as number)) / 2 ** 20) * 10) / 10;
   await standalone.stop();
 
   log(`session-less clients: ${handovers} graceful hand-overs (a private control plane)`);
@@ -180,7 +182,7 @@ try {
     leasehold: {
       ...leasehold,
       lossNotificationMs: summarize(loss),
-      leaderLatencyMs: { ...latency, ratePerSecond: rate },
+      leaderLatencyMs: { ...latency, ratePerSecond: rate, peakRssMiB },
       sessionlessHandoverMs: { ...summarize(sessionless.samples), ...sessionless },
     },
     clientGo,

@@ -13,6 +13,12 @@ export async function processUsage(pid: number): Promise<{ rssBytes: number; cpu
   return { rssBytes: rssKb * 1024, cpuSeconds: ticks / clockTicksPerSecond };
 }
 
+/** The most resident memory the process has had (VmHWM), in bytes. */
+export async function peakRssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) * 1024;
+}
+
 /**
  * Local ports of the established TCP connections a process opened itself (its sockets whose local port
  * is not one it listens on), from /proc/<pid>/fd and /proc/<pid>/net/tcp{,6}.

@@ -14,7 +14,8 @@ export interface BenchResults {
   timings: { leaseDurationSeconds: number; renewDeadlineSeconds: number; retryPeriodSeconds: number };
   leasehold: SideResults & {
     lossNotificationMs: Summary;
-    leaderLatencyMs: Summary & { ratePerSecond: number };
+    /** With the peak RSS (VmHWM) of that sidecar over its whole life, load included. */
+    leaderLatencyMs: Summary & { ratePerSecond: number; peakRssMiB: number };
     /** SIGTERM → another replica acted on, as session-less pollers (no gate) see it. */
     sessionlessHandoverMs: Summary & { samples: number[]; overlaps: number };
   };
@@ -121,6 +122,7 @@ export function markdownTable(r: BenchResults): string {
       '',
       `p99 ≤ 2: ${mark(l.leaderLatencyMs.p99 <= 2)}`,
     ],
+    [`RSS peak of that sidecar, load included (MiB)`, l.leaderLatencyMs.peakRssMiB, '—', '', ''],
   ];
   return [
     `Measured ${r.date} on ${r.machine.cpus} cores, Node ${r.machine.node}, Kubernetes ${r.machine.kubernetes}; ` +
