@@ -266,12 +266,10 @@ test('mixed with client-go candidates (4/3/1): session-less clients and client-g
   const fleet = await Fleet.start({ timings, pollIntervalMs });
   const kinds: string[] = [];
   try {
-    await Promise.all([
-      fleet.startSidecar('lh-0'),
-      fleet.startSidecar('lh-1'),
-      fleet.startPeer('go-0'),
-      fleet.startPeer('go-1'),
-    ]);
+    const candidates = ['lh-0', 'lh-1', 'go-0', 'go-1'];
+    await Promise.all(
+      candidates.map((name) => (name.startsWith('go') ? fleet.startPeer(name) : fleet.startSidecar(name))),
+    );
     const restart = (name: string) =>
       fleet.peers.has(name) ? fleet.startPeer(name) : fleet.startSidecar(name);
     const stop = async (name: string, signal: 'SIGTERM' | 'SIGKILL') => {
@@ -292,10 +290,19 @@ test('mixed with client-go candidates (4/3/1): session-less clients and client-g
     do {
       for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
         const victim = await fleet.waitForHolder(ldMs * 4);
+        // Who wins a free Lease is a race (Leasehold acts on the watch, client-go polls every RP), so
+        // until a hand-over in this direction was seen, the victim's own kind steps aside first and the
+        // next holder must be of the other kind.
+        const kind = victim.slice(0, 2);
+        const stepAside = kinds.some((k) => k.startsWith(`${kind}->${kind === 'lh' ? 'go' : 'lh'}`))
+          ? []
+          : candidates.filter((name) => name !== victim && name.startsWith(kind));
+        for (const name of stepAside) await stop(name, 'SIGTERM');
         const at = nowNs();
         await stop(victim, signal);
         await moved(victim, at, signal);
         await restart(victim);
+        for (const name of stepAside) await restart(name);
       }
       // Cut a Leasehold leader off the API. (A client-go leader cut off keeps its leader context until
       // its release attempt times out too: up to RP + 2 RD after its last renewal, past LD here. That is
