@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 
 const clockTicksPerSecond = 100; // USER_HZ on Linux
 
@@ -24,7 +24,6 @@ export async function peakRssBytes(pid: number): Promise<number> {
  * is not one it listens on), from /proc/<pid>/fd and /proc/<pid>/net/tcp{,6}.
  */
 export async function outgoingConnections(pid: number): Promise<number[]> {
-  const { readdir, readlink } = await import('node:fs/promises');
   const inodes = new Set<string>();
   for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
     const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');

@@ -89,9 +89,12 @@ async function leaseSpec(namespace: string, lease: string): Promise<LeaseSpec> {
 }
 
 async function holder(namespace: string, lease: string): Promise<string> {
-  return kubectl(['-n', namespace, 'get', 'lease', lease, '-o', 'jsonpath={.spec.holderIdentity}']).catch(
-    () => '',
-  );
+  return (await leaseSpec(namespace, lease)).holderIdentity ?? '';
+}
+
+/** The Lease's holder once it has one. */
+function waitForHolder(namespace: string, lease: string, timeoutMs = 10_000): Promise<string> {
+  return waitUntil('a holder', async () => (await holder(namespace, lease)) || undefined, timeoutMs, 100);
 }
 
 /** A release of chart/leasehold on the local images, 2 replicas, 4/3/1 election timings. */
@@ -167,12 +170,7 @@ test('deleting the leader pod hands over gracefully: the standby leads well befo
   const namespace = 'e2e-delete';
   await install(namespace, 'ctl');
   const lease = 'ctl-leasehold';
-  const first = await waitUntil(
-    'a holder',
-    async () => (await leaseSpec(namespace, lease)).holderIdentity,
-    10_000,
-    100,
-  );
+  const first = await waitForHolder(namespace, lease);
   const started = performance.now();
   await kubectl(['-n', namespace, 'delete', 'pod', podOf(first), '--wait=false']);
   // The old holder's last renewal, as the Lease said while it still named it.
@@ -310,12 +308,7 @@ test('the sidecar process killed inside its pod: the kubelet restarts it and lea
   const namespace = 'e2e-crash';
   await install(namespace, 'ctl');
   const lease = 'ctl-leasehold';
-  const leader = await waitUntil(
-    'a holder',
-    async () => (await holder(namespace, lease)) || undefined,
-    10_000,
-    100,
-  );
+  const leader = await waitForHolder(namespace, lease);
   const pod = (await pods(namespace, 'app.kubernetes.io/instance=ctl')).find(
     (p) => p.metadata.name === podOf(leader),
   ) as Pod;
@@ -417,12 +410,7 @@ test('a third-party chart that uses leasehold-lib runs on real pods and elects o
   ]);
   const all = await pods(namespace, 'app=acme-operator');
   assert.equal(all.filter(ready).length, 2);
-  const elected = await waitUntil(
-    'a holder',
-    async () => (await holder(namespace, 'acme-operator-leader')) || undefined,
-    20_000,
-    100,
-  );
+  const elected = await waitForHolder(namespace, 'acme-operator-leader', 20_000);
   assert.ok(
     all.some((p) => p.metadata.name === podOf(elected)),
     `${elected} is one of the pods`,
