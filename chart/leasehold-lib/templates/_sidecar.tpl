@@ -55,7 +55,7 @@ Every template takes a dict:
 {{- $s := .sidecar -}}
 {{- $e := $s.election -}}
 - name: {{ $s.containerName | default "leasehold" }}
-  image: {{ ternary (printf "%s@%s" $s.image.repository ($s.image.digest | default "")) (printf "%s:%s" $s.image.repository ($s.image.tag | default .context.Chart.AppVersion)) (ne ($s.image.digest | default "") "") | quote }}
+  image: {{ include "leasehold.imageRef" (dict "image" $s.image "appVersion" .context.Chart.AppVersion) | quote }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
   {{- if $s.nativeSidecar }}
   restartPolicy: Always
@@ -148,4 +148,13 @@ Every template takes a dict:
   resources: [pods]
   verbs: [patch]
 {{- end }}
+{{- end -}}
+
+{{- /* An image reference: repository@digest when a digest is set, else repository:tag (appVersion by default). */ -}}
+{{- define "leasehold.imageRef" -}}
+{{- if (.image.digest | default "") -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository (.image.tag | default .appVersion) -}}
+{{- end -}}
 {{- end -}}

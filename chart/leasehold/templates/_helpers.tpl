@@ -46,11 +46,3 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- toJson (dict "sidecar" .Values.sidecar "leaseName" (include "leasehold.leaseName" .)) -}}
 {{- end -}}
 
-{{- /* An image reference: repository@digest when a digest is set, else repository:tag (appVersion by default). */ -}}
-{{- define "leasehold.imageRef" -}}
-{{- if .image.digest -}}
-{{- printf "%s@%s" .image.repository .image.digest -}}
-{{- else -}}
-{{- printf "%s:%s" .image.repository (.image.tag | default .appVersion) -}}
-{{- end -}}
-{{- end -}}
