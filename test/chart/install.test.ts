@@ -6,7 +6,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { createNamespace, kubectl, serviceAccountKubeconfig, testCluster } from '../support/cluster.ts';
 import { chartDir, helm, thirdPartyChartDir } from '../support/helm.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
@@ -95,27 +94,6 @@ test('the reusable template in a third-party chart validates the same way', asyn
   const { stdout: manifest } = await helm(['template', 'acme', thirdPartyChartDir]);
   assert.match(manifest, /restartPolicy: Always/);
   assert.match(manifest, /value: "acme-operator-leader"/);
-});
-
-test('the kustomize component adds the sidecar to an existing Deployment and validates the same way', async () => {
-  const fixture = fileURLToPath(new URL('./fixtures/kustomize-user', import.meta.url));
-  const { stdout: manifest } = await kubectl(['kustomize', fixture]);
-  assert.match(manifest, /restartPolicy: Always/);
-  assert.match(manifest, /name: LEASEHOLD_URL/);
-  assert.match(manifest, /name: EXISTING/, 'the controller keeps its own env');
-  const file = join(testCluster().info.dir, `kustomize-${namespace}.yaml`);
-  await writeFile(file, manifest);
-  const { stdout, stderr } = await kubectl([
-    'apply',
-    '-n',
-    namespace,
-    '--dry-run=server',
-    '--validate=strict',
-    '-f',
-    file,
-  ]);
-  assert.match(stdout, /deployment.apps\/my-controller created \(server dry run\)/);
-  assert.equal(stderr.trim(), '');
 });
 
 test('helm install, then the chart ServiceAccount drives a real sidecar: acquire, renew, release', async () => {

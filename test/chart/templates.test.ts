@@ -121,7 +121,7 @@ test('invalid combinations fail with a clear message', async () => {
   // Validity 2 s against renewals every 2 s: no room for the request.
   assert.match(
     await renderError({ 'sidecar.election.safetyMarginSeconds': '13' }),
-    /validity min\(renewDeadlineSeconds, leaseDurationSeconds - safetyMarginSeconds\) = 2 s must exceed 1.2 x max\(retryPeriodSeconds, 1 s\) = 2.4 s/,
+    /validity min\(sidecar\.election\.renewDeadlineSeconds, leaseDurationSeconds - safetyMarginSeconds\) = 2 s must exceed 1.2 x max\(retryPeriodSeconds, 1 s\) = 2.4 s/,
   );
   // RP 0.2 s would allow RD 1.1 s, but renewals come at most once a wall second.
   assert.match(
@@ -218,7 +218,7 @@ test('a native sidecar on a cluster older than 1.29 is refused with what to set;
   );
   assert.match(
     old,
-    /needs Kubernetes 1.29 or later and this cluster is v1.28.4; set sidecar.nativeSidecar=false/,
+    /sidecar\.nativeSidecar needs Kubernetes >= 1\.29 \(this cluster: v1\.28\.4\); set sidecar\.nativeSidecar=false/,
   );
   await helm([
     'template',
@@ -274,4 +274,18 @@ test("the controller's own knobs: digest, ports, probes, securityContext, pod se
   assert.equal(defaults.securityContext.runAsUser, 65532);
   assert.ok(defaults.affinity.podAntiAffinity);
   assert.equal(defaults.topologySpreadConstraints[0].topologyKey, 'topology.kubernetes.io/zone');
+});
+
+test('leasehold-lib: its values.yaml documents exactly the defaults it applies, and its image tag is its own appVersion', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { parse } = await import('yaml');
+  const settings = await readFile(join(libraryChartDir, 'templates/_settings.tpl'), 'utf8');
+  const body = /define "leasehold\.sidecar\.defaults" -\}\}\n([\s\S]*?)\{\{- end -\}\}/.exec(settings)?.[1];
+  assert.ok(body, 'the defaults template is found');
+  const defaults = parse(body);
+  const documented = parse(await readFile(join(libraryChartDir, 'values.yaml'), 'utf8')).leasehold;
+  assert.deepEqual(documented, defaults);
+  const chart = parse(await readFile(join(libraryChartDir, 'Chart.yaml'), 'utf8'));
+  assert.equal(defaults.image.tag, chart.appVersion);
 });

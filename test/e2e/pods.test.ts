@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { controlPlaneBinaries } from '../cluster/binaries.ts';
 import { checkRecords } from '../support/checker.ts';
-import { chartDir, helm as runHelm, thirdPartyChartDir } from '../support/helm.ts';
+import { helmCreateChartFromDoc, workspace } from '../support/doc-steps.ts';
+import { chartDir, helm as runHelm } from '../support/helm.ts';
 import { waitUntil } from '../support/sidecar.ts';
 
 const scripts = fileURLToPath(new URL('../cluster/node/', import.meta.url));
@@ -144,7 +145,6 @@ before(async () => {
   recordDir = await mkdtemp(join(tmpdir(), 'leasehold-e2e-records-'));
   await chmod(recordDir, 0o1777); // the pods run as 65532
   await runHelm(['dependency', 'build', chartDir]);
-  await runHelm(['dependency', 'build', thirdPartyChartDir]);
 });
 
 // Each test's release goes when the test ends, so the next one runs on a quiet node.
@@ -384,23 +384,36 @@ test('helm uninstall leaves no object of the chart behind, and nothing renews th
   assert.equal(await record(), last, 'no replica is left to renew the Lease');
 });
 
-test('a third-party chart that uses leasehold-lib runs on real pods and elects one of them', async () => {
+test('a `helm create` chart given the sidecar by following docs/adding-to-your-controller.md runs on real pods and elects one of them', async () => {
   const namespace = 'e2e-library';
   await kubectl(['create', 'namespace', namespace]);
   await kubectl(['label', 'namespace', namespace, 'leasehold.io/test-run=e2e']);
+  const chart = await helmCreateChartFromDoc(await workspace('e2e-helm-create'), 'billing-operator');
   const [repository, tag] = sidecarImage.split(/:(?=[^:]+$)/) as [string, string];
+  const [userRepository, userTag] = pauseImage.split(/:(?=[^:]+$)/) as [string, string];
   await helm([
     'install',
-    'acme',
-    thirdPartyChartDir,
+    'billing',
+    chart,
     '--namespace',
     namespace,
     '--wait',
     '--timeout',
     '180s',
-    // The operator itself is a stand-in that only waits: the sidecar is what is under test.
     '--set',
-    `image=${pauseImage}`,
+    'replicaCount=2',
+    // The user's controller is a stand-in that only waits (helm create's nginx is not in this node's
+    // image store, and its HTTP probes would fail): the sidecar is what is under test.
+    '--set',
+    `image.repository=${userRepository}`,
+    '--set',
+    `image.tag=${userTag}`,
+    '--set',
+    'image.pullPolicy=Never',
+    '--set',
+    'livenessProbe=null',
+    '--set',
+    'readinessProbe=null',
     '--set',
     `leasehold.image.repository=${repository}`,
     '--set',
@@ -408,14 +421,14 @@ test('a third-party chart that uses leasehold-lib runs on real pods and elects o
     '--set',
     'leasehold.image.pullPolicy=Never',
   ]);
-  const all = await pods(namespace, 'app=acme-operator');
+  const all = await pods(namespace, 'app.kubernetes.io/instance=billing');
   assert.equal(all.filter(ready).length, 2);
-  const elected = await waitForHolder(namespace, 'acme-operator-leader', 20_000);
+  const elected = await waitForHolder(namespace, 'billing-leader', 20_000);
   assert.ok(
     all.some((p) => p.metadata.name === podOf(elected)),
     `${elected} is one of the pods`,
   );
-  await helm(['uninstall', 'acme', '--namespace', namespace, '--wait']);
+  await helm(['uninstall', 'billing', '--namespace', namespace, '--wait']);
 });
 
 // Last: after a `kubectl port-forward` session into a pod was closed, this node's containerd 1.6 was seen

@@ -1,68 +1,72 @@
 {{/*
 Leasehold sidecar, as named templates for inclusion in any chart.
 
-Every template takes a dict:
-  sidecar:   the sidecar settings (the `sidecar` block of the leasehold chart's values.yaml documents
-             every field; the same shape works in your chart)
-  leaseName: the Lease to hold (one per controller)
-  context:   the root context ($)
+Every template takes one dict (build it once at the top of your template):
+  {{- $leasehold := dict "sidecar" .Values.leasehold "context" . }}
+    sidecar:    your settings block; any subset of the fields in this chart's values.yaml (defaults
+                fill the rest, unknown keys fail)
+    context:    the root context ($), required
+    leaseName:  optional; default "<release>-leader"
+    valuesPath: optional; where `sidecar` lives in your values, for error messages (default "leasehold")
 
-  leasehold.sidecar.container   one container (list item): put it under initContainers when
-                                 sidecar.nativeSidecar is true (restartPolicy: Always, starts first,
-                                 stops last), else under containers
-  leasehold.sidecar.rbacRules    Role rules for the sidecar (list items)
-  leasehold.sidecar.validate     fails with a clear message on invalid combinations
-  leasehold.sidecar.appEnv       env entries for your controller container (LEASEHOLD_URL)
-  leasehold.sidecar.volumes      pod volumes the sidecar mounts (a small emptyDir for /tmp: the
-                                 root filesystem is read-only, Node keeps its compile cache there)
+Pod spec, one include per list, each right for either placement (sidecar.nativeSidecar):
+  leasehold.sidecar.initContainers  the sidecar as a native sidecar (restartPolicy: Always), or nothing
+  leasehold.sidecar.containers      the sidecar as a plain container, or nothing
+  leasehold.sidecar.volumes         the volumes the sidecar mounts (always)
+  leasehold.sidecar.appEnv          env entries for your controller container (LEASEHOLD_URL)
+RBAC and disruption (see _rbac.tpl, _pdb.tpl):
+  leasehold.sidecar.rbacRules       Role rules (list items), for a Role of your own
+  leasehold.sidecar.rbac            a whole Role and RoleBinding for a ServiceAccount
+  leasehold.podDisruptionBudget     a PodDisruptionBudget that keeps one replica through drains
+Lower level:
+  leasehold.sidecar.container       the container (list item) in the configured placement's shape
+  leasehold.sidecar.validate        renders nothing; fails on invalid settings (every template above
+                                    validates too)
 */}}
 
+{{- define "leasehold.sidecar.validate" -}}
+{{- $_ := include "leasehold.sidecar.settings" . -}}
+{{- end -}}
+
 {{- define "leasehold.sidecar.volumes" -}}
+{{- $_ := include "leasehold.sidecar.settings" . -}}
 - name: leasehold-tmp
   emptyDir: { sizeLimit: 64Mi }
 {{- end -}}
 
-{{- define "leasehold.sidecar.validate" -}}
-{{- $s := .sidecar -}}
-{{- $e := $s.election -}}
-{{- if not .leaseName -}}
-{{- fail "leasehold: a lease name is required (leaseName)" -}}
+{{- define "leasehold.sidecar.initContainers" -}}
+{{- $settings := fromJson (include "leasehold.sidecar.settings" .) -}}
+{{- if $settings.sidecar.nativeSidecar -}}
+{{- include "leasehold.sidecar.container" . -}}
 {{- end -}}
-{{- if not (gt (float64 $e.leaseDurationSeconds) (float64 $e.renewDeadlineSeconds)) -}}
-{{- fail (printf "leasehold: sidecar.election.renewDeadlineSeconds (%v) must be less than leaseDurationSeconds (%v)" $e.renewDeadlineSeconds $e.leaseDurationSeconds) -}}
 {{- end -}}
-{{- if not (gt (float64 $e.renewDeadlineSeconds) (mulf 1.2 (float64 $e.retryPeriodSeconds))) -}}
-{{- fail (printf "leasehold: sidecar.election.renewDeadlineSeconds (%v) must be greater than 1.2 x retryPeriodSeconds (%v)" $e.renewDeadlineSeconds $e.retryPeriodSeconds) -}}
-{{- end -}}
-{{- /* Same rule as the sidecar: renewals come at most once a wall second, so the leader's validity
-      min(RD, LD - margin) must outlast 1.2 x max(RP, 1 s). */ -}}
-{{- $validity := minf (float64 $e.renewDeadlineSeconds) (subf (float64 $e.leaseDurationSeconds) (float64 $e.safetyMarginSeconds)) -}}
-{{- $renewEvery := maxf (float64 $e.retryPeriodSeconds) 1.0 -}}
-{{- if not (gt $validity (mulf 1.2 $renewEvery)) -}}
-{{- fail (printf "leasehold: the leader's validity min(renewDeadlineSeconds, leaseDurationSeconds - safetyMarginSeconds) = %v s must exceed 1.2 x max(retryPeriodSeconds, 1 s) = %v s" $validity (mulf 1.2 $renewEvery)) -}}
-{{- end -}}
-{{- if eq (int $s.port) (int $s.probePort) -}}
-{{- fail "leasehold: sidecar.port and sidecar.probePort must differ" -}}
+
+{{- define "leasehold.sidecar.containers" -}}
+{{- $settings := fromJson (include "leasehold.sidecar.settings" .) -}}
+{{- if not $settings.sidecar.nativeSidecar -}}
+{{- include "leasehold.sidecar.container" . -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "leasehold.sidecar.appEnv" -}}
+{{- $settings := fromJson (include "leasehold.sidecar.settings" .) -}}
 - name: LEASEHOLD_URL
-  value: {{ printf "http://127.0.0.1:%v" .sidecar.port | quote }}
+  value: {{ printf "http://127.0.0.1:%v" $settings.sidecar.port | quote }}
 {{- end -}}
 
 {{- define "leasehold.sidecar.container" -}}
-{{- $s := .sidecar -}}
+{{- $settings := fromJson (include "leasehold.sidecar.settings" .) -}}
+{{- $s := $settings.sidecar -}}
 {{- $e := $s.election -}}
-- name: {{ $s.containerName | default "leasehold" }}
-  image: {{ include "leasehold.imageRef" (dict "image" $s.image "appVersion" .context.Chart.AppVersion) | quote }}
+- name: {{ $s.containerName }}
+  image: {{ include "leasehold.imageRef" (dict "image" $s.image "appVersion" (fromYaml (include "leasehold.sidecar.defaults" .)).image.tag) | quote }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
   {{- if $s.nativeSidecar }}
   restartPolicy: Always
   {{- end }}
   env:
     - name: LEASE_NAME
-      value: {{ .leaseName | quote }}
+      value: {{ $settings.leaseName | quote }}
     - name: POD_NAME
       valueFrom: { fieldRef: { fieldPath: metadata.name } }
     - name: POD_NAMESPACE
@@ -127,30 +131,7 @@ Every template takes a dict:
     seccompProfile: { type: RuntimeDefault }
 {{- end -}}
 
-{{- define "leasehold.sidecar.rbacRules" -}}
-# The sidecar's own Lease, by name: read, watch, renew, release.
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  resourceNames: [{{ .leaseName | quote }}]
-  verbs: [get, watch, update, patch]
-# Creating cannot be limited by name (the name is not known to RBAC before the object exists).
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [create]
-{{- if .sidecar.emitEvents }}
-- apiGroups: [""]
-  resources: [events]
-  verbs: [create, patch]
-{{- end }}
-{{- if .sidecar.podRoleLabel }}
-# leasehold.io/role labels on its own pod (pod names are not known in advance).
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [patch]
-{{- end }}
-{{- end -}}
-
-{{- /* An image reference: repository@digest when a digest is set, else repository:tag (appVersion by default). */ -}}
+{{- /* An image reference: repository@digest when a digest is set, else repository:tag (appVersion when the tag is empty). */ -}}
 {{- define "leasehold.imageRef" -}}
 {{- if (.image.digest | default "") -}}
 {{- printf "%s@%s" .image.repository .image.digest -}}

@@ -43,6 +43,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* The dict every leasehold-lib template takes. */}}
 {{- define "leasehold.sidecarArgs" -}}
-{{- toJson (dict "sidecar" .Values.sidecar "leaseName" (include "leasehold.leaseName" .)) -}}
+{{- toJson (dict "sidecar" .Values.sidecar "leaseName" (include "leasehold.leaseName" .) "valuesPath" "sidecar") -}}
 {{- end -}}
 
