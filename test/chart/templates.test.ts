@@ -289,3 +289,35 @@ test('leasehold-lib: its values.yaml documents exactly the defaults it applies, 
   const chart = parse(await readFile(join(libraryChartDir, 'Chart.yaml'), 'utf8'));
   assert.equal(defaults.image.tag, chart.appVersion);
 });
+
+test('ct lint (chart-testing, pinned, with its yamllint and Chart.yaml schema) passes for both charts', async () => {
+  const { execFile } = await import('node:child_process');
+  const { dirname, join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const { promisify } = await import('node:util');
+  const { controlPlaneBinaries } = await import('../cluster/binaries.ts');
+  const run = promisify(execFile);
+  const script = fileURLToPath(new URL('../cluster/build-chart-testing.sh', import.meta.url));
+  const ct = (await run('bash', [script], { maxBuffer: 16 << 20 })).stdout.trim();
+  const { helm: helmBinary } = await controlPlaneBinaries();
+  const { stdout } = await run(
+    join(ct, 'bin/ct'),
+    [
+      'lint',
+      '--charts',
+      `${chartDir},${libraryChartDir}`,
+      '--chart-yaml-schema',
+      join(ct, 'etc/chart_schema.yaml'),
+      '--lint-conf',
+      join(ct, 'etc/lintconf.yaml'),
+      '--validate-maintainers=false',
+      '--check-version-increment=false',
+    ],
+    {
+      cwd: dirname(chartDir),
+      env: { ...process.env, PATH: `${join(ct, 'venv/bin')}:${dirname(helmBinary)}:${process.env.PATH}` },
+      maxBuffer: 16 << 20,
+    },
+  );
+  assert.match(stdout, /All charts linted successfully/);
+});
