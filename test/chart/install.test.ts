@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createNamespace, kubectl, serviceAccountKubeconfig, testCluster } from '../support/cluster.ts';
+import { canI, createNamespace, kubectl, serviceAccountKubeconfig, testCluster } from '../support/cluster.ts';
 import { chartDir, helm, thirdPartyChartDir } from '../support/helm.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import { SidecarProcess, waitUntil } from '../support/sidecar.ts';
@@ -144,20 +144,8 @@ test('helm install, then the chart ServiceAccount drives a real sidecar: acquire
 });
 
 test('the chart ServiceAccount: its own Lease by name, Lease create, Events, and the controller rules the values grant — nothing more', async () => {
-  const can = async (verb: string, resource: string, inNamespace = namespace) =>
-    kubectl([
-      'auth',
-      'can-i',
-      verb,
-      resource,
-      '--as',
-      `system:serviceaccount:${namespace}:ctl-leasehold`,
-      '-n',
-      inNamespace,
-    ]).then(
-      (r) => r.stdout.trim(),
-      (e: { stdout: string }) => e.stdout.trim(),
-    );
+  const can = (verb: string, resource: string, inNamespace = namespace) =>
+    canI({ namespace, name: 'ctl-leasehold' }, verb, resource, inNamespace);
   assert.equal(await can('update', 'leases/ctl-leasehold'), 'yes');
   assert.equal(await can('watch', 'leases/ctl-leasehold'), 'yes');
   assert.equal(await can('create', 'leases'), 'yes');

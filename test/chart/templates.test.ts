@@ -1,7 +1,14 @@
 // Template tests of chart/leasehold: helm lint, then one rendering per behaviour, asserted on the
 // parsed objects. No cluster needed; the server-side checks are in install.test.ts.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { controlPlaneBinaries } from '../cluster/binaries.ts';
 import {
   chartDir,
   find,
@@ -277,9 +284,6 @@ test("the controller's own knobs: digest, ports, probes, securityContext, pod se
 });
 
 test('leasehold-lib: its values.yaml documents exactly the defaults it applies, and its image tag is its own appVersion', async () => {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const { parse } = await import('yaml');
   const settings = await readFile(join(libraryChartDir, 'templates/_settings.tpl'), 'utf8');
   const body = /define "leasehold\.sidecar\.defaults" -\}\}\n([\s\S]*?)\{\{- end -\}\}/.exec(settings)?.[1];
   assert.ok(body, 'the defaults template is found');
@@ -291,11 +295,6 @@ test('leasehold-lib: its values.yaml documents exactly the defaults it applies, 
 });
 
 test('ct lint (chart-testing, pinned, with its yamllint and Chart.yaml schema) passes for both charts', async () => {
-  const { execFile } = await import('node:child_process');
-  const { dirname, join } = await import('node:path');
-  const { fileURLToPath } = await import('node:url');
-  const { promisify } = await import('node:util');
-  const { controlPlaneBinaries } = await import('../cluster/binaries.ts');
   const run = promisify(execFile);
   const script = fileURLToPath(new URL('../cluster/build-chart-testing.sh', import.meta.url));
   const ct = (await run('bash', [script], { maxBuffer: 16 << 20 })).stdout.trim();

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
-import { createNamespace, kubectl, testCluster } from '../support/cluster.ts';
+import { canI, createNamespace, kubectl, testCluster } from '../support/cluster.ts';
 import {
   applySteps,
   docSteps,
@@ -16,7 +15,7 @@ import {
   toolPath,
   workspace,
 } from '../support/doc-steps.ts';
-import { helm, type K8sObject } from '../support/helm.ts';
+import { helm, type K8sObject, parseManifest as parse } from '../support/helm.ts';
 
 const restricted = {
   'pod-security.kubernetes.io/enforce': 'restricted',
@@ -27,11 +26,6 @@ let env: Record<string, string>;
 before(async () => {
   env = { PATH: await toolPath(await workspace('tools')), KUBECONFIG: testCluster().info.kubeconfigPath };
 });
-
-const parse = (manifest: string) =>
-  parseAllDocuments(manifest)
-    .map((d) => d.toJSON() as K8sObject | null)
-    .filter((o): o is K8sObject => o !== null);
 
 /** Server-side dry run of a manifest file; returns kubectl's stdout and stderr (warnings go there). */
 async function dryRun(file: string, namespace?: string) {
@@ -47,11 +41,7 @@ async function dryRun(file: string, namespace?: string) {
 
 /** `kubectl auth can-i` as a ServiceAccount: true for yes. */
 async function can(namespace: string, serviceAccount: string, verb: string, resource: string) {
-  const as = `system:serviceaccount:${namespace}:${serviceAccount}`;
-  const { stdout } = await kubectl(['auth', 'can-i', verb, resource, '-n', namespace, '--as', as]).catch(
-    (err: { stdout: string }) => err,
-  );
-  return stdout.trim() === 'yes';
+  return (await canI({ namespace, name: serviceAccount }, verb, resource)) === 'yes';
 }
 
 /** What the sidecar's ServiceAccount may do: exactly its own Lease, creating Leases, Events. */

@@ -117,3 +117,17 @@ export async function kubectl(args: string[], kubeconfig = testCluster().info.ku
     maxBuffer: 16 << 20,
   });
 }
+
+/** `kubectl auth can-i` as a ServiceAccount: kubectl's answer, "yes" or "no". */
+export async function canI(
+  serviceAccount: { namespace: string; name: string },
+  verb: string,
+  resource: string,
+  inNamespace = serviceAccount.namespace,
+): Promise<string> {
+  const as = `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`;
+  return kubectl(['auth', 'can-i', verb, resource, '--as', as, '-n', inNamespace]).then(
+    (r) => r.stdout.trim(),
+    (e: { stdout: string }) => e.stdout.trim(),
+  );
+}

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { controlPlaneBinaries } from '../cluster/binaries.ts';
+import { helm } from './helm.ts';
 
 export const addingDoc = fileURLToPath(new URL('../../docs/adding-to-your-controller.md', import.meta.url));
 const repoChartDir = fileURLToPath(new URL('../../chart', import.meta.url));
@@ -135,11 +136,10 @@ export async function runBlock(block: string, cwd: string, env: Record<string, s
  * `helm dependency update` done.
  */
 export async function helmCreateChartFromDoc(dir: string, name: string): Promise<string> {
-  const { helm } = await controlPlaneBinaries();
-  await promisify(execFile)(helm, ['create', name], { cwd: dir });
   const chart = join(dir, name);
+  await helm(['create', chart]);
   const runs = await applySteps(chart, await docSteps('1. Helm'), { mychart: name });
   assert.equal(runs.length, 0);
-  await promisify(execFile)(helm, ['dependency', 'update', chart]);
+  await helm(['dependency', 'update', chart]);
   return chart;
 }

@@ -43,7 +43,12 @@ export async function render(values: Record<string, string> = {}, chart = chartD
     '1.36.3',
     ...sets,
   ]);
-  return parseAllDocuments(stdout)
+  return parseManifest(stdout);
+}
+
+/** A multi-document manifest, parsed into objects (empty documents dropped). */
+export function parseManifest(manifest: string): K8sObject[] {
+  return parseAllDocuments(manifest)
     .map((doc) => doc.toJSON() as K8sObject | null)
     .filter((o): o is K8sObject => o !== null);
 }

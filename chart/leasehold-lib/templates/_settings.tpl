@@ -35,12 +35,9 @@ resources:
   limits: { memory: 160Mi }
 {{- end -}}
 
-{{- /* Fields whose value is taken whole, never merged key by key. */ -}}
-{{- define "leasehold.lib.wholeFields" -}}resources{{- end -}}
-
 {{- /*
 Merges `given` over `defaults` (both maps) and returns JSON. Keys not in the defaults fail; nested maps
-merge recursively; a null or absent value keeps the default.
+merge recursively, except `resources`, which is taken whole; a null or absent value keeps the default.
 */ -}}
 {{- define "leasehold.lib.merge" -}}
 {{- $out := dict -}}
@@ -58,7 +55,7 @@ merge recursively; a null or absent value keeps the default.
 {{- $path := printf "%s.%s" $.path $key -}}
 {{- if or (not (hasKey $given $key)) (kindIs "invalid" $value) -}}
 {{- $_ := set $out $key $default -}}
-{{- else if and (kindIs "map" $default) (ne $key (include "leasehold.lib.wholeFields" .)) -}}
+{{- else if and (kindIs "map" $default) (ne $key "resources") -}}
 {{- $_ := set $out $key (fromJson (include "leasehold.lib.merge" (dict "defaults" $default "given" $value "path" $path))) -}}
 {{- else -}}
 {{- include "leasehold.lib.checkType" (dict "default" $default "value" $value "path" $path) -}}
@@ -93,6 +90,10 @@ Validated before it is returned. JSON.
 {{- $path := .valuesPath | default "leasehold" -}}
 {{- $defaults := fromYaml (include "leasehold.sidecar.defaults" .) -}}
 {{- $sidecar := fromJson (include "leasehold.lib.merge" (dict "defaults" $defaults "given" .sidecar "path" $path)) -}}
+{{- /* An empty tag (the leasehold chart's default) means this library's own appVersion. */ -}}
+{{- if not $sidecar.image.tag -}}
+{{- $_ := set $sidecar.image "tag" $defaults.image.tag -}}
+{{- end -}}
 {{- $leaseName := .leaseName | default (printf "%s-leader" .context.Release.Name | trunc 63 | trimSuffix "-") -}}
 {{- $settings := dict "sidecar" $sidecar "leaseName" $leaseName "valuesPath" $path -}}
 {{- include "leasehold.lib.validate" $settings -}}

@@ -59,7 +59,7 @@ Lower level:
 {{- $s := $settings.sidecar -}}
 {{- $e := $s.election -}}
 - name: {{ $s.containerName }}
-  image: {{ include "leasehold.imageRef" (dict "image" $s.image "appVersion" (fromYaml (include "leasehold.sidecar.defaults" .)).image.tag) | quote }}
+  image: {{ include "leasehold.imageRef" (dict "image" $s.image) | quote }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
   {{- if $s.nativeSidecar }}
   restartPolicy: Always
