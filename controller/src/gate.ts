@@ -66,6 +66,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   #reported: boolean | undefined;
   /** An answer granted leadership since the sidecar last confirmed us idle: we hold promises. */
   #holdsPromises = false;
+  /** Polls on their way: each may carry a promise the sidecar has already recorded for our session. */
+  readonly #asking = new Set<Promise<LeaderAnswer>>();
   #reporting: Promise<void> | undefined;
   #reportAgain = false;
   #closed = false;
@@ -193,10 +195,13 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#sessionOpen) this.#report();
     this.#setDeadline(0);
     clearTimeout(this.#pollTimer);
     this.emit('change', this.current());
+    // An answer still on its way may promise leadership to our session: let it land (bounded by the
+    // request timeout), then give back whatever we hold, so that a hand-over need not wait it out.
+    await Promise.allSettled([...this.#asking]);
+    if (this.#sessionOpen) this.#report();
     await this.#reporting;
     this.#streamController.abort();
     await this.#client.close();
@@ -207,16 +212,21 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   /** Asks as our session; only called once a `hello` has opened it (polls start there). */
   async #refresh(): Promise<void> {
     const sentAt = performance.now();
+    const asking = this.#client.leader(this.#session);
+    this.#asking.add(asking);
     try {
-      const answer = await this.#client.leader(this.#session);
+      const answer = await asking;
+      // The sidecar keeps what it promised our session, whether or not we act on the answer.
+      if (answer.isLeader) this.#holdsPromises = true;
       if (this.#closed) return;
       const admitted = admit(this.#order, sentAt, answer);
       if (!admitted) return;
       this.#order = admitted.order;
-      if (admitted.deadline > 0) this.#holdsPromises = true;
       this.#apply(answer, admitted.deadline);
     } catch (err) {
       if (!this.#closed) this.#onError(err);
+    } finally {
+      this.#asking.delete(asking);
     }
   }
 

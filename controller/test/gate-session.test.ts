@@ -246,6 +246,21 @@ test('close(): once; nothing changes after it, not a late answer nor a passing d
   assert.equal(count('POST /leader/activity'), 3, 'nothing to give back');
 });
 
+test('close() while a leader answer is on its way: the promise it carries is given back', async (t) => {
+  // A pod's SIGTERM can land between the sidecar promising leadership and the gate reading the answer.
+  const { source, app, url, faults, count, ledger } = await sidecar();
+  t.after(() => app.close());
+  const gate = createLeaderGate({ url, pollIntervalMs: 60_000 });
+  await until(() => count('POST /leader/activity') === 1 && count('GET /leader') === 2);
+  faults.getMs = 150;
+  const gets = count('GET /leader');
+  source.lead(4); // pushed: the gate asks, the sidecar promises, the answer is held
+  await until(() => count('GET /leader') === gets + 1);
+  await gate.close();
+  assert.equal(gate.isLeader(), false);
+  assert.equal(ledger.keptAt(), Number.NEGATIVE_INFINITY, 'nothing left for a hand-over to wait for');
+});
+
 test('a failing poll goes to onError, and the gate stays a follower', async (t) => {
   const { app, url, faults } = await sidecar();
   t.after(() => app.close());
