@@ -34,9 +34,10 @@ async function chaos(t: TestContext, body: (s: Scenario) => Promise<void>): Prom
   // Each reconcile does 200 ms of work it cannot cancel: a term takes that long to stop after a loss.
   env.appEnv = { SYNC_DELAY_MS: '200' };
   const lease = new LeaseRecorder(namespace, leaseName, env.controlPlane.info);
+  let checked = false;
   t.after(async () => {
     await lease.stop();
-    await env.close();
+    await env.close({ keepEvidence: !checked });
   });
   await Promise.all(['replica-0', 'replica-1', 'replica-2'].map((name) => env.startReplica(name)));
   env.startMutator();
@@ -78,9 +79,10 @@ async function chaos(t: TestContext, body: (s: Scenario) => Promise<void>): Prom
     200,
   );
   const result = await report(env);
-  assert.deepEqual(result.violations, []);
+  assert.deepEqual(result.violations, [], [...result.violations, ...result.details].join('\n'));
   assert.deepEqual(checkEpochOrder(env.derivedVersions), []);
   assert.ok(result.writes > 0, 'the terms did real work');
+  checked = true;
 }
 
 /** Writes recorded by replicas other than `except` whose fence check came after `since`. */

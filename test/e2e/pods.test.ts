@@ -267,7 +267,7 @@ test('kubectl rollout restart: every old leader hands over with no overlap in wh
     .filter((f) => f.startsWith(`${namespace}-`))
     .map((f) => join(recordDir, f));
   const report = await checkRecords(files, process.hrtime.bigint());
-  assert.deepEqual(report.violations, []);
+  assert.deepEqual(report.violations, [], [...report.violations, ...report.details].join('\n'));
   // Only a pod that led writes records: at least the first leader and one after it.
   assert.ok(files.length >= 2, `records from the pods that led: ${files.length} (last: ${newLeader})`);
   assert.ok(report.transitions >= 2, `leadership moved during the rollout: ${report.transitions} terms`);

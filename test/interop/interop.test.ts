@@ -141,5 +141,5 @@ test('checker: never two candidates acting at once across client-go and Leasehol
   const report = await checkRecords(files, process.hrtime.bigint());
   const kinds = new Set(report.intervals.map((i) => kindOf(i.replica)));
   assert.deepEqual([...kinds].sort(), ['client-go', 'leasehold']);
-  assert.deepEqual(report.violations, []);
+  assert.deepEqual(report.violations, [], [...report.violations, ...report.details].join('\n'));
 });

@@ -193,11 +193,22 @@ export class ChaosEnv {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops everything. With `keepEvidence` (a failed check) the records, the apiserver log and the end of
+   * every replica's sidecar and app output stay on disk, and their directory is printed.
+   */
+  async close(options: { keepEvidence?: boolean } = {}): Promise<void> {
     this.#stop.abort();
     await Promise.all(this.replicas.map((r) => r.stop('SIGKILL')));
     for (const proxy of this.proxies.values()) await proxy.close();
     await this.#watch;
-    await this.controlPlane.stop();
+    if (options.keepEvidence) {
+      for (const r of this.replicas) {
+        await writeFile(join(this.recordDir, `${r.name}.sidecar.log`), `${r.sidecar.output.join('\n')}\n`);
+        await writeFile(join(this.recordDir, `${r.name}.app.log`), `${r.appOutput.join('\n')}\n`);
+      }
+      console.log(`[chaos] check failed; records and logs kept in ${this.recordDir}`);
+    }
+    await this.controlPlane.stop({ keepLogs: options.keepEvidence === true });
   }
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { overlaps, type Window } from './acting-windows.ts';
+import { ms, overlaps, type Window } from './acting-windows.ts';
 
 /** What one replica recorded (controller/example/src/recorder.ts), times on the shared monotonic clock. */
 interface Entry {
@@ -9,6 +9,8 @@ interface Entry {
   atNs?: string;
   /** term-end: when the app's work had actually stopped (informers down, workers drained). */
   stoppedAtNs?: string;
+  /** term-end: when the app's process saw its term's signal abort. */
+  abortSeenAtNs?: string;
   checkedAtNs?: string;
   doneAtNs?: string;
   object?: string;
@@ -17,6 +19,9 @@ interface Entry {
 
 export interface Interval extends Window {
   epoch: number;
+  /** From the term-end entry: when the gate ended the term, and when the app saw it. */
+  endedAt?: bigint;
+  abortSeenAt?: bigint;
 }
 
 export interface CheckReport {
@@ -24,6 +29,8 @@ export interface CheckReport {
   writes: number;
   transitions: number;
   violations: string[];
+  /** For each overlap, both terms' recorded instants, to tell a late end from a slow drain. */
+  details: string[];
 }
 
 /**
@@ -41,10 +48,12 @@ export async function checkRecords(files: string[], openUntil: bigint): Promise<
   }
   const intervals: Interval[] = [];
   const open = new Map<string, Interval>();
-  const close = (replica: string, end: bigint): void => {
+  const close = (replica: string, end: bigint, entry?: Entry): void => {
     const interval = open.get(replica);
     if (!interval) return;
     interval.end = end > interval.start ? end : interval.start;
+    if (entry?.atNs) interval.endedAt = BigInt(entry.atNs);
+    if (entry?.abortSeenAtNs) interval.abortSeenAt = BigInt(entry.abortSeenAtNs);
     intervals.push(interval);
     open.delete(replica);
   };
@@ -56,7 +65,7 @@ export async function checkRecords(files: string[], openUntil: bigint): Promise<
       close(entry.replica, at);
       open.set(entry.replica, { replica: entry.replica, epoch: entry.epoch, start: at, end: openUntil });
     } else if (entry.type === 'term-end') {
-      close(entry.replica, BigInt(entry.stoppedAtNs ?? entry.atNs ?? '0'));
+      close(entry.replica, BigInt(entry.stoppedAtNs ?? entry.atNs ?? '0'), entry);
     } else if (entry.type === 'killed' || entry.type === 'frozen') {
       close(entry.replica, at);
     }
@@ -77,7 +86,30 @@ export async function checkRecords(files: string[], openUntil: bigint): Promise<
         `write outside its acting interval: ${write.replica} epoch ${write.epoch} ${write.verb} ${write.object}`,
       );
   }
-  return { intervals, writes: writes.length, transitions: intervals.length, violations };
+  return {
+    intervals,
+    writes: writes.length,
+    transitions: intervals.length,
+    violations,
+    details: describeOverlaps(intervals),
+  };
+}
+
+/** Each pair of terms of different replicas that overlap, with their instants relative to the later start. */
+function describeOverlaps(intervals: Interval[]): string[] {
+  const details: string[] = [];
+  for (const a of intervals) {
+    for (const b of intervals) {
+      if (a.replica === b.replica || !(a.start <= b.start && b.start < a.end)) continue;
+      const at = (ns: bigint | undefined): string => (ns === undefined ? '-' : `${ms(ns - b.start)} ms`);
+      details.push(
+        `${a.replica} epoch ${a.epoch} [start ${at(a.start)}, ended ${at(a.endedAt)}, ` +
+          `abort seen ${at(a.abortSeenAt)}, stopped ${at(a.end)}] overlaps ${b.replica} epoch ${b.epoch} ` +
+          `[start 0 ms, stopped ${at(b.end)}]`,
+      );
+    }
+  }
+  return details;
 }
 
 /** Per object, the epochs stamped on successive versions never decrease. */

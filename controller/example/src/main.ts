@@ -50,6 +50,15 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
       const identity = gate.current().holder;
       const startedAtNs = monotonicNs();
       recorder.record({ type: 'term-start', epoch: context.epoch, atNs: String(startedAtNs) });
+      // When this process saw the end (a late timer or a busy event loop shows here, not in the drain).
+      let abortSeenAtNs: bigint | undefined;
+      context.signal.addEventListener(
+        'abort',
+        () => {
+          abortSeenAtNs = monotonicNs();
+        },
+        { once: true },
+      );
       logger.info({ epoch: context.epoch }, 'leading: starting reconciliation');
       try {
         await reconcileWhileLeader(context, {
@@ -73,6 +82,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
           type: 'term-end',
           epoch: context.epoch,
           atNs: String(endedAtNs),
+          abortSeenAtNs: abortSeenAtNs === undefined ? undefined : String(abortSeenAtNs),
           stoppedAtNs: String(monotonicNs()),
         });
         logger.info(
