@@ -66,8 +66,11 @@ export async function buildApp(
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     return503OnClosing: true,
-    // Unknown query parameters are an error (400), not silently dropped.
-    ajv: { customOptions: { removeAdditional: false } },
+    // Unknown query parameters are an error (400), not silently dropped. Our schemas are fixed, so they are
+    // not checked against the meta-schema at each start (compiling it took 40 ms of start-up); ajv's strict
+    // compile still rejects a malformed keyword, and every route test with it.
+    // Stryker disable next-line BooleanLiteral: start-up time only
+    ajv: { customOptions: { removeAdditional: false, validateSchema: false } },
   });
   const stats = { openWatchers: 0 };
   const clock = options.clock ?? systemClock;

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { KubernetesApiError } from '../errors.ts';
 import type { CredentialSource, Credentials } from './credentials.ts';
+import { Agent, request } from './undici-parts.ts';
 
 export interface KubeRequest {
   body?: unknown;
@@ -129,7 +130,7 @@ export class KubeConnection implements KubeRequester {
     const active = signals.filter((s): s is AbortSignal => s !== undefined);
     let response: Dispatcher.ResponseData;
     try {
-      response = await agent.request({
+      response = await request(agent, {
         origin: this.#origin,
         method: method as Dispatcher.HttpMethod,
         path,
