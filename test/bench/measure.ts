@@ -1,12 +1,16 @@
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createLeaderGate } from '@leasehold/controller';
-import { Pool } from 'undici';
 import type { LeaseRecorder } from '../support/lease-recorder.ts';
 import type { ApiTarget } from '../support/watch-stream.ts';
 import { difference, leaseRequestsByVerb } from './apiserver-metrics.ts';
 import type { CandidateGroup } from './groups.ts';
 import { outgoingConnections, processUsage } from './proc.ts';
 import { nsToMs, type Summary, summarize } from './stats.ts';
+
+const loadgenBuildScript = fileURLToPath(new URL('./build-loadgen.sh', import.meta.url));
 
 const log = (text: string): void => {
   process.stderr.write(`[bench] ${text}\n`);
@@ -130,27 +134,22 @@ export async function steadyState(
 }
 
 /** GET /leader at a fixed rate (open loop), latency per request. */
+/**
+ * Open-loop GET /leader at a fixed rate from a separate process (test/bench/loadgen, Go), so that the
+ * tail measured is the sidecar's and not a generator sharing its event loop with the bench. Latency
+ * counts from when each request was due.
+ */
 export async function leaderLatency(url: string, ratePerSecond: number, seconds: number): Promise<Summary> {
-  const pool = new Pool(url, { connections: 8 });
-  const samples: number[] = [];
-  const pending: Promise<void>[] = [];
-  const start = performance.now();
-  for (let i = 0; i < ratePerSecond * seconds; i++) {
-    const due = start + (i * 1000) / ratePerSecond;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
-    pending.push(
-      (async () => {
-        const sent = performance.now();
-        const response = await pool.request({ method: 'GET', path: '/leader' });
-        await response.body.text();
-        samples.push(performance.now() - sent);
-      })(),
-    );
-  }
-  await Promise.all(pending);
-  await pool.close();
-  return summarize(samples);
+  const run = promisify(execFile);
+  const loadgen = (await run('bash', [loadgenBuildScript], { maxBuffer: 1 << 20 })).stdout.trim();
+  const { stdout } = await run(
+    loadgen,
+    ['-url', `${url}/leader`, '-rate', String(ratePerSecond), '-seconds', String(seconds)],
+    { maxBuffer: 256 << 20 },
+  );
+  const result = JSON.parse(stdout) as { latenciesMs: number[]; errors: number };
+  if (result.errors > 0) throw new Error(`${result.errors} of the /leader requests failed`);
+  return summarize(result.latenciesMs);
 }
 
 /** Sidecar demotion (resign) -> the gate's term signal aborted, measured in this process. */

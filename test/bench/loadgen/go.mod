@@ -1,0 +1,3 @@
+module leasehold.local/bench/loadgen
+
+go 1.26.0
