@@ -5,13 +5,14 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { controlPlaneBinaries } from '../cluster/binaries.ts';
 import { checkRecords } from '../support/checker.ts';
 import { helmCreateChartFromDoc, workspace } from '../support/doc-steps.ts';
+import { setUpAndTearDown } from '../support/file-hooks.ts';
 import { chartDir, helm as runHelm } from '../support/helm.ts';
 import { waitUntil } from '../support/sidecar.ts';
 
@@ -132,7 +133,7 @@ async function install(namespace: string, release: string, extra: string[] = [])
   ]);
 }
 
-before(async () => {
+async function setUp() {
   // Images first: the node imports every archive in the cache when it starts.
   [sidecarImage, controllerImage, pauseImage] = (await script('images.sh')).trim().split('\n') as [
     string,
@@ -145,7 +146,7 @@ before(async () => {
   recordDir = await mkdtemp(join(tmpdir(), 'leasehold-e2e-records-'));
   await chmod(recordDir, 0o1777); // the pods run as 65532
   await runHelm(['dependency', 'build', chartDir]);
-});
+}
 
 // Each test's release goes when the test ends, so the next one runs on a quiet node.
 let failed = false;
@@ -156,7 +157,7 @@ afterEach(async (t) => {
   }
 });
 
-after(async () => {
+async function tearDown() {
   // After a failure the node's logs (kubelet, containerd, apiserver, …) are kept for a post-mortem.
   const logs = failed ? await mkdtemp(join(tmpdir(), 'leasehold-node-logs-')) : '';
   await run('bash', [join(scripts, 'node-cluster.sh'), 'down'], {
@@ -164,7 +165,9 @@ after(async () => {
   });
   if (logs) process.stderr.write(`[e2e] tests failed; node logs kept in ${logs}\n`);
   if (recordDir) await rm(recordDir, { recursive: true, force: true });
-});
+}
+
+setUpAndTearDown(setUp, tearDown);
 
 test('deleting the leader pod hands over gracefully: the standby leads well before the Lease would expire', async () => {
   const namespace = 'e2e-delete';

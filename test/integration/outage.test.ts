@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { ControlPlane } from '../cluster/control-plane.ts';
 import { renderKubeconfig } from '../cluster/kubeconfig.ts';
+import { setUpAndTearDown } from '../support/file-hooks.ts';
 import { SidecarProcess, testTimings, waitForSingleLeader, waitUntil } from '../support/sidecar.ts';
 
 const leaseDurationMs = testTimings.leaseDurationSeconds * 1000;
@@ -22,7 +23,7 @@ const pollSlackMs = 150;
 let controlPlane: ControlPlane;
 let sidecars: SidecarProcess[] = [];
 
-before(async () => {
+async function setUp() {
   controlPlane = await ControlPlane.start();
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(controlPlane.info.kubeconfigPath);
@@ -76,12 +77,14 @@ before(async () => {
       SidecarProcess.start({ namespace: 'outage', leaseName: 'outage', podName: `outage-${i}`, kubeconfig }),
     ),
   );
-});
+}
 
-after(async () => {
+async function tearDown() {
   await Promise.all(sidecars.map((s) => s.stop('SIGKILL')));
   await controlPlane?.stop();
-});
+}
+
+setUpAndTearDown(setUp, tearDown);
 
 test('apiserver stopped: the leader stops claiming before its deadline, nobody claims; restarted: exactly one', async () => {
   const leader = await waitForSingleLeader(sidecars, leaseDurationMs * 3);

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ChaosEnv, leaseName, namespace } from '../support/chaos-env.ts';
 import { checkRecords } from '../support/checker.ts';
+import { setUpAndTearDown } from '../support/file-hooks.ts';
 import { GoPeer } from '../support/go-peer.ts';
 import { LeaseRecorder } from '../support/lease-recorder.ts';
 import type { Replica } from '../support/replica.ts';
@@ -31,7 +32,7 @@ async function startPeer(name: string): Promise<GoPeer> {
   return peer;
 }
 
-before(async () => {
+async function setUp() {
   env = await ChaosEnv.start();
   lease = new LeaseRecorder(namespace, leaseName, env.controlPlane.info);
   await Promise.all([
@@ -41,13 +42,15 @@ before(async () => {
     env.startReplica('lh-1'),
   ]);
   env.startMutator();
-});
+}
 
-after(async () => {
+async function tearDown() {
   await lease?.stop();
   await Promise.all([...peers.values()].map((p) => p.stop('SIGKILL')));
   await env?.close();
-});
+}
+
+setUpAndTearDown(setUp, tearDown);
 
 /** Waits for a holder other than `previous` (and not ""), returns it. */
 async function nextHolder(previous: string, from: number): Promise<string> {
