@@ -18,6 +18,7 @@ import {
   gracefulHandovers,
   leaderLatency,
   lossNotification,
+  referenceLatency,
   steadyState,
 } from './measure.ts';
 import { peakRssBytes } from './proc.ts';
@@ -163,6 +164,7 @@ try {
   const latency = await leaderLatency(standalone.url, rate, quick ? 5 : 10);
   const peakRssMiB = Math.round(((await peakRssBytes(standalone.child.pid as number)) / 2 ** 20) * 10) / 10;
   await standalone.stop();
+  const floor = await referenceLatency(rate, quick ? 5 : 10);
 
   log(`session-less clients: ${handovers} graceful hand-overs (a private control plane)`);
   const sessionless = await sessionlessHandovers({ ...timings, safetyMarginSeconds: 2 }, handovers);
@@ -182,7 +184,7 @@ try {
     leasehold: {
       ...leasehold,
       lossNotificationMs: summarize(loss),
-      leaderLatencyMs: { ...latency, ratePerSecond: rate, peakRssMiB },
+      leaderLatencyMs: { ...latency, ratePerSecond: rate, peakRssMiB, floor },
       sessionlessHandoverMs: { ...summarize(sessionless.samples), ...sessionless },
     },
     clientGo,

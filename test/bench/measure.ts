@@ -1,9 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createLeaderGate } from '@leasehold/controller';
 import type { LeaseRecorder } from '../support/lease-recorder.ts';
+import { killOnExit, sidecarNodeFlags } from '../support/sidecar.ts';
 import type { ApiTarget } from '../support/watch-stream.ts';
 import { difference, leaseRequestsByVerb } from './apiserver-metrics.ts';
 import type { CandidateGroup } from './groups.ts';
@@ -11,6 +13,7 @@ import { outgoingConnections, processUsage } from './proc.ts';
 import { nsToMs, type Summary, summarize } from './stats.ts';
 
 const loadgenBuildScript = fileURLToPath(new URL('./build-loadgen.sh', import.meta.url));
+const referenceServer = fileURLToPath(new URL('./reference-server.ts', import.meta.url));
 
 const log = (text: string): void => {
   process.stderr.write(`[bench] ${text}\n`);
@@ -150,6 +153,24 @@ export async function leaderLatency(url: string, ratePerSecond: number, seconds:
   const result = JSON.parse(stdout) as { latenciesMs: number[]; errors: number };
   if (result.errors > 0) throw new Error(`${result.errors} of the /leader requests failed`);
   return summarize(result.latenciesMs);
+}
+
+/** The same load against bench/reference-server.ts (bare node:http, the sidecar's Node flags): the floor. */
+export async function referenceLatency(ratePerSecond: number, seconds: number): Promise<Summary> {
+  const server = spawn(process.execPath, [...sidecarNodeFlags, referenceServer], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  killOnExit(server);
+  try {
+    const [chunk] = (await once(server.stdout, 'data')) as [Buffer];
+    return await leaderLatency(`http://127.0.0.1:${Number(chunk.toString())}`, ratePerSecond, seconds);
+  } finally {
+    const exited = server.exitCode !== null || server.signalCode !== null;
+    if (!exited) {
+      server.kill('SIGTERM');
+      await once(server, 'exit');
+    }
+  }
 }
 
 /** Sidecar demotion (resign) -> the gate's term signal aborted, measured in this process. */

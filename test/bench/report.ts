@@ -14,8 +14,11 @@ export interface BenchResults {
   timings: { leaseDurationSeconds: number; renewDeadlineSeconds: number; retryPeriodSeconds: number };
   leasehold: SideResults & {
     lossNotificationMs: Summary;
-    /** With the peak RSS (VmHWM) of that sidecar over its whole life, load included. */
-    leaderLatencyMs: Summary & { ratePerSecond: number; peakRssMiB: number };
+    /**
+     * With the peak RSS (VmHWM) of that sidecar over its whole life, load included, and the floor: the
+     * same load on a bare node:http server (bench/reference-server.ts).
+     */
+    leaderLatencyMs: Summary & { ratePerSecond: number; peakRssMiB: number; floor: Summary };
     /** SIGTERM → another replica acted on, as session-less pollers (no gate) see it. */
     sessionlessHandoverMs: Summary & { samples: number[]; overlaps: number };
   };
@@ -121,6 +124,13 @@ export function markdownTable(r: BenchResults): string {
       '—',
       '',
       `p99 ≤ 2: ${mark(l.leaderLatencyMs.p99 <= 2)}`,
+    ],
+    [
+      `the same load on a bare node:http server, p50 / p99 (ms): this machine's floor`,
+      `${l.leaderLatencyMs.floor.p50} / ${l.leaderLatencyMs.floor.p99}`,
+      '—',
+      '',
+      '',
     ],
     [`RSS peak of that sidecar, load included (MiB)`, l.leaderLatencyMs.peakRssMiB, '—', '', ''],
   ];
