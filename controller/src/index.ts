@@ -7,3 +7,4 @@ export {
   LeaderGate,
   type LeaderGateOptions,
 } from './gate.ts';
+export { fnv1a32, shardOf } from './shards.ts';
