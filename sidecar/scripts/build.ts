@@ -6,6 +6,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
+import { generatedIndex, precompileRoutes } from './precompile-routes.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = join(root, 'dist');
@@ -30,8 +31,29 @@ const generatedCodeIsPure: Plugin = {
   },
 };
 
+// The route schemas are compiled at build time (precompile-routes.ts): the bundle takes the generated code
+// in place of src/precompiled-routes.ts and leaves fastify's schema compilers (ajv, fast-json-stringify)
+// out, so a schema the build did not compile fails the app's start instead of compiling quietly.
+const precompiledSchemas: Plugin = {
+  name: 'precompiled-route-schemas',
+  setup(b) {
+    b.onResolve({ filter: /\/precompiled-routes\.ts$/ }, () => ({ path: generatedIndex }));
+    b.onResolve({ filter: /^@fastify\/(ajv-compiler|fast-json-stringify-compiler)$/ }, (args) => ({
+      path: args.path,
+      namespace: 'left-out',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'left-out' }, (args) => ({
+      contents: `module.exports = () => { throw new Error(${JSON.stringify(
+        `${args.path} is not in the bundle: route schemas are compiled at build time; build again`,
+      )}); };`,
+      loader: 'js',
+    }));
+  },
+};
+
 export async function buildSidecar(): Promise<Metafile> {
   await rm(outdir, { recursive: true, force: true });
+  await precompileRoutes();
   const { metafile } = await build({
     absWorkingDir: root,
     entryPoints: { 'leasehold-sidecar': 'src/cli.ts' },
@@ -52,19 +74,22 @@ export async function buildSidecar(): Promise<Metafile> {
     banner: {
       js: "import { createRequire as __lhCreateRequire } from 'node:module'; const require = __lhCreateRequire(import.meta.url);",
     },
-    plugins: [generatedCodeIsPure],
+    plugins: [generatedCodeIsPure, precompiledSchemas],
   });
   check(metafile);
   return metafile;
 }
 
-/** The guard: no generated model anywhere, no client-node in what every start loads. */
+/** The guard: no generated model or schema compiler anywhere, no client-node in what every start loads. */
 function check(metafile: Metafile): void {
   const bundled = Object.values(metafile.outputs).flatMap((output) =>
     Object.entries(output.inputs)
       .filter(([, contribution]) => contribution.bytesInOutput > 0)
       .map(([input]) => input),
   );
+  const compilers = bundled.filter((input) => /node_modules\/(ajv|fast-json-stringify\/index)/.test(input));
+  if (compilers.length > 0)
+    throw new Error(`a schema compiler got into the bundle: ${compilers.slice(0, 5).join(', ')}`);
   const models = bundled.filter((input) => input.includes('client-node/dist/gen/models/'));
   if (models.length > 0)
     throw new Error(`generated client-node models got into the bundle: ${models.slice(0, 5).join(', ')}…`);

@@ -10,7 +10,9 @@ import { type Clock, systemClock } from './clock.ts';
 import { type ErrorCode, LeaseholdError } from './errors.ts';
 import type { LeaderSource } from './leader-source.ts';
 import type { LoopDelay } from './loop-delay.ts';
+import { precompiledRoutes } from './precompiled-routes.ts';
 import { PromiseLedger } from './promise-ledger.ts';
+import { type CompilersFactory, precompiledCompilers } from './route-compilers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { leaderRoutes } from './routes/leader.ts';
 import { watchRoute } from './routes/watch.ts';
@@ -35,6 +37,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Serve only /healthz, /readyz and /metrics (the probe listener). */
   probesOnly?: boolean;
+  /** The schema compilers; default: the bundle's precompiled ones, or fastify's own from source. */
+  compilers?: CompilersFactory;
 }
 
 // Paths and their methods, so a wrong method gets 405 with Allow instead of 404.
@@ -71,6 +75,10 @@ export async function buildApp(
     // compile still rejects a malformed keyword, and every route test with it.
     // Stryker disable next-line BooleanLiteral: start-up time only
     ajv: { customOptions: { removeAdditional: false, validateSchema: false } },
+    schemaController: {
+      compilersFactory:
+        options.compilers ?? (precompiledRoutes ? precompiledCompilers(precompiledRoutes) : undefined),
+    },
   });
   const stats = { openWatchers: 0 };
   const clock = options.clock ?? systemClock;
