@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { type Config, loadConfig } from './config.ts';
 import { LeaseholdError } from './errors.ts';
 import { connect } from './kube/connection.ts';
-import { inClusterSource, kubeconfigSource } from './kube/credentials.ts';
+import { inClusterSource } from './kube/credentials.ts';
 import { createLogger } from './logger.ts';
 import { buildSidecar } from './sidecar.ts';
 
@@ -64,7 +64,9 @@ async function run(
   }
   const requester = config.enableLeaderElection
     ? await connect(
-        config.kubeconfig ? kubeconfigSource(config.kubeconfig) : inClusterSource(env),
+        config.kubeconfig
+          ? (await import('./kube/kubeconfig-source.ts')).kubeconfigSource(config.kubeconfig)
+          : inClusterSource(env),
         log.child({ component: 'kube' }),
       )
     : undefined;

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LeaseholdError } from '../src/errors.ts';
-import { inClusterSource, kubeconfigSource } from '../src/kube/credentials.ts';
+import { inClusterSource } from '../src/kube/credentials.ts';
+import { kubeconfigSource } from '../src/kube/kubeconfig-source.ts';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
