@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLeaderGate, type GateState, type LeaderGateError } from '../src/index.ts';
+import { retryDelayMs } from '../src/retry.ts';
 import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
 
 /** A term's work that runs until its signal aborts. */
@@ -152,7 +153,7 @@ test('work stopped: the gate trusts nothing until the sidecar confirms idle, the
 });
 
 test('a failed activity report is retried with backoff until the sidecar confirms it', async (t) => {
-  const { source, app, url, ledger, faults, count } = await sidecar();
+  const { source, app, url, ledger, faults, count, arrivedAt } = await sidecar();
   t.after(() => app.close());
   const errors: unknown[] = [];
   const gate = gateFor(url, t, { pollIntervalMs: 60_000, onError: (err) => errors.push(err) });
@@ -166,6 +167,11 @@ test('a failed activity report is retried with backoff until the sidecar confirm
   await until(() => ledger.activeCount === 1, 1_000);
   assert.equal(count('POST /leader/activity'), 4);
   assert.deepEqual(codes(errors), ['LEASEHOLD_GATE_BAD_RESPONSE', 'LEASEHOLD_GATE_BAD_RESPONSE']);
+  // Backing off: each retry comes its delay after the failure (less 2 ms: the event loop's clock, which
+  // timers start from, may lag performance.now() by a millisecond).
+  const [, firstFailure = 0, secondFailure = 0, confirmed = 0] = arrivedAt('POST /leader/activity');
+  assert.ok(secondFailure - firstFailure >= retryDelayMs(1) - 2, `${secondFailure - firstFailure} ms`);
+  assert.ok(confirmed - secondFailure >= retryDelayMs(2) - 2, `${confirmed - secondFailure} ms`);
   stop.abort();
   await loop;
 });
@@ -244,6 +250,24 @@ test('close(): once; nothing changes after it, not a late answer nor a passing d
   await until(() => count('POST /leader/activity') === 3 && count('GET /leader') === gets + 2);
   await idle.close();
   assert.equal(count('POST /leader/activity'), 3, 'nothing to give back');
+});
+
+test('work stopped and the sidecar no longer knows the session: nothing is held, the gate asks again at once', async (t) => {
+  const { source, app, url, faults, count, ledger } = await sidecar();
+  t.after(() => app.close());
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  await until(() => count('POST /leader/activity') === 1);
+  source.lead(2);
+  const stop = new AbortController();
+  const loop = gate.runWhileLeader(untilAborted, { signal: stop.signal });
+  await until(() => ledger.activeCount === 1);
+  faults.activity.push({ status: 404, code: 'LEASEHOLD_SESSION_NOT_FOUND' });
+  const gets = count('GET /leader');
+  stop.abort(); // the idle report meets a sidecar that restarted: it holds nothing for us
+  await loop;
+  // Nothing to give back, so no waiting for a confirmation that cannot come: ask, and lead again.
+  await until(() => count('GET /leader') > gets, 1_000);
+  await until(() => gate.isLeader(), 1_000);
 });
 
 test('close() while a leader answer is on its way: the promise it carries is given back', async (t) => {

@@ -27,7 +27,10 @@ test('shardOf: the hash modulo the count, in range, the same on every call', () 
 
 test('shardOf spreads similar keys evenly: 8,000 names over 8 shards, each within 10 % of 1,000', () => {
   const counts = new Array<number>(8).fill(0);
-  for (let i = 0; i < 8_000; i++) counts[shardOf(`prod/orders-${i}`, 8)]++;
+  for (let i = 0; i < 8_000; i++) {
+    const shard = shardOf(`prod/orders-${i}`, 8);
+    counts[shard] = (counts[shard] ?? 0) + 1;
+  }
   for (const count of counts) assert.ok(count > 900 && count < 1_100, `counts ${counts.join(', ')}`);
 });
 

@@ -59,12 +59,15 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
     heartbeatMs: 200,
   });
   const requests: string[] = [];
+  /** When each request arrived (performance.now()), in the same order as `requests`. */
+  const arrivals: number[] = [];
   /** Fault knobs: a delay on GET /leader, and answers that replace the next POST /leader/activity ones. */
   const faults = { getMs: 0, getStatus: 0, activity: [] as { status: number; code: string }[] };
   const watchSockets = new Set<Socket>();
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0];
     requests.push(`${request.method} ${path}`);
+    arrivals.push(performance.now());
     if (path === '/leader/watch') {
       watchSockets.add(request.raw.socket);
       request.raw.socket.once('close', () => watchSockets.delete(request.raw.socket));
@@ -83,9 +86,11 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
     for (const socket of watchSockets) socket.destroy();
   };
   const count = (what: string): number => requests.filter((r) => r === what).length;
+  /** The arrival times of the requests that are `what`. */
+  const arrivedAt = (what: string): number[] => arrivals.filter((_, i) => requests[i] === what);
   await app.listen({ host: '127.0.0.1', port });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  return { source, app, url, ledger, requests, faults, dropStreams, count };
+  return { source, app, url, ledger, requests, faults, dropStreams, count, arrivedAt };
 }
 
 export async function until(condition: () => boolean, timeoutMs = 3_000): Promise<number> {
