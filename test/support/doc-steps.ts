@@ -3,10 +3,10 @@
 // project on disk (a `helm create` chart, a kubebuilder-style layout). Nothing here edits a block.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { controlPlaneBinaries } from '../cluster/binaries.ts';
@@ -100,14 +100,20 @@ export async function applySteps(
   return runs;
 }
 
+const workspaces = new Set<string>();
+
 /**
  * A directory laid out as the doc assumes: `<dir>/leasehold` holds a copy of this repository's chart/
- * (without built dependencies, as a fresh checkout has it) next to the user's project. It is removed
- * when the test file ends.
+ * (without built dependencies, as a fresh checkout has it) next to the user's project. Removed when the
+ * test process exits (not when a test ends: a file's tools live in one for all its tests).
  */
 export async function workspace(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `leasehold-${prefix}-`));
-  after(() => rm(dir, { recursive: true, force: true }));
+  if (workspaces.size === 0)
+    process.once('exit', () => {
+      for (const made of workspaces) rmSync(made, { recursive: true, force: true });
+    });
+  workspaces.add(dir);
   await cp(repoChartDir, join(dir, 'leasehold', 'chart'), {
     recursive: true,
     filter: (source) => !/\/charts(\/|$)/.test(source.slice(repoChartDir.length)),
