@@ -51,6 +51,23 @@ const precompiledSchemas: Plugin = {
   },
 };
 
+// prom-client's process CPU metric requires @opentelemetry/api at load, only to label exemplars, which the
+// sidecar never enables: the bundle takes a stand-in whose every use throws, and saves its load at start.
+const exemplarsLeftOut: Plugin = {
+  name: 'opentelemetry-left-out',
+  setup(b) {
+    b.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) => ({
+      path: args.path,
+      namespace: 'opentelemetry-left-out',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'opentelemetry-left-out' }, () => ({
+      contents: `const fail = () => { throw new Error('@opentelemetry/api is not in the bundle: prom-client exemplars are not supported'); };
+module.exports = Object.defineProperties({}, { trace: { get: fail }, context: { get: fail } });`,
+      loader: 'js',
+    }));
+  },
+};
+
 export async function buildSidecar(): Promise<Metafile> {
   await rm(outdir, { recursive: true, force: true });
   await precompileRoutes();
@@ -74,7 +91,7 @@ export async function buildSidecar(): Promise<Metafile> {
     banner: {
       js: "import { createRequire as __lhCreateRequire } from 'node:module'; const require = __lhCreateRequire(import.meta.url);",
     },
-    plugins: [generatedCodeIsPure, precompiledSchemas],
+    plugins: [generatedCodeIsPure, precompiledSchemas, exemplarsLeftOut],
   });
   check(metafile);
   return metafile;
@@ -104,6 +121,11 @@ function check(metafile: Metafile): void {
   if (loaded.some((input) => input.endsWith('undici/index.js')))
     throw new Error(
       "undici's index got into what every start loads: import its parts (kube/undici-parts.ts)",
+    );
+  // Likewise prom-client's index, with its cluster aggregator and Pushgateway (prom-client-parts.ts).
+  if (loaded.some((input) => input.endsWith('prom-client/index.js')))
+    throw new Error(
+      "prom-client's index got into what every start loads: import its parts (prom-client-parts.ts)",
     );
 }
 

@@ -1,7 +1,7 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ElectionSnapshot } from './elector.ts';
 import type { ElectorHooks } from './elector-hooks.ts';
 import { KubernetesApiError } from './errors.ts';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from './prom-client-parts.ts';
 import type { PromiseLedger } from './promise-ledger.ts';
 
 export interface Metrics {
