@@ -99,6 +99,7 @@ export async function steadyState(
   const pids = processes.map((p) => p.pid);
   const before = await leaseRequestsByVerb(target);
   const cpuBefore = await Promise.all(pids.map(processUsage));
+  const startedAt = performance.now();
   const rss: number[] = [];
   const connections = pids.map(() => new Set<number>());
   const until = performance.now() + seconds * 1000;
@@ -110,19 +111,22 @@ export async function steadyState(
     });
     await sleep(Math.min(5_000, Math.max(0, until - performance.now())));
   }
-  const after = await leaseRequestsByVerb(target);
   const cpuAfter = await Promise.all(pids.map(processUsage));
+  // Rates use the time that really passed between the two readings: the /proc reads inside the loop make
+  // the window longer than asked, and dividing by the nominal length would inflate every rate.
+  const elapsedSeconds = (performance.now() - startedAt) / 1000;
+  const after = await leaseRequestsByVerb(target);
   const byVerb = difference(after, before);
   const total = Object.values(byVerb).reduce((a, b) => a + b, 0);
-  const cpu = cpuAfter.map((u, i) => (u.cpuSeconds - (cpuBefore[i]?.cpuSeconds ?? 0)) / seconds);
+  const cpu = cpuAfter.map((u, i) => (u.cpuSeconds - (cpuBefore[i]?.cpuSeconds ?? 0)) / elapsedSeconds);
   const percent = (fraction: number) => Math.round(fraction * 1000) / 10;
   const leaderIndex = processes.findIndex((p) => p.name === leader);
   const followers = cpu.filter((_, i) => i !== leaderIndex);
   return {
-    seconds,
+    seconds: Math.round(elapsedSeconds * 10) / 10,
     replicas: pids.length,
     leaseRequestsByVerb: byVerb,
-    requestsPerMinutePerReplica: Math.round((total / pids.length / (seconds / 60)) * 10) / 10,
+    requestsPerMinutePerReplica: Math.round((total / pids.length / (elapsedSeconds / 60)) * 10) / 10,
     rssMiB: {
       max: Math.round(Math.max(...rss) * 10) / 10,
       mean: Math.round((rss.reduce((a, b) => a + b, 0) / rss.length) * 10) / 10,
