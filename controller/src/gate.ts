@@ -16,7 +16,10 @@ import { retryDelayMs } from './retry.ts';
 export interface LeaderGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
   url?: string;
-  /** How often the validity deadline is refreshed by a request. Default 500 ms. */
+  /**
+   * How often the validity deadline is refreshed by a request. Default 500 ms. A follower asks only while
+   * its stream is down or has pushed a gain not yet confirmed.
+   */
   pollIntervalMs?: number;
   /** Timeout of each request to the sidecar. Default 1000 ms. */
   requestTimeoutMs?: number;
@@ -61,6 +64,13 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   #order: AnswerOrder = initialOrder;
   /** The sidecar knows our session (a `hello` arrived); polls carry it from then on. */
   #sessionOpen = false;
+  /**
+   * Whether the sidecar may lead for us as far as the stream tells: false only after it pushed "not
+   * leader" on a stream that is still open. A follower that the stream keeps informed does not poll: a
+   * gain comes as an event, and the polls start again until an answer confirms it.
+   */
+  // Stryker disable next-line BooleanLiteral: equivalent, the first event after each hello sets it
+  #mayLead = true;
   #terms = 0;
   /** The activity the sidecar last confirmed for our session. */
   #reported: boolean | undefined;
@@ -268,7 +278,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     clearTimeout(this.#pollTimer);
     if (this.#closed) return;
     this.#pollTimer = setTimeout(async () => {
-      await this.#refresh();
+      if (this.#mayLead) await this.#refresh();
       this.#schedulePoll();
     }, this.#pollIntervalMs);
     this.#pollTimer.unref();
@@ -290,6 +300,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
           }
           if (event !== 'leader') return;
           const answer = data as LeaderAnswer;
+          this.#mayLead = answer.isLeader;
           if (answer.isLeader) {
             void this.#refresh(); // a gain is confirmed by a timed request
             return;
@@ -303,6 +314,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
         failures++;
         this.#onError(err);
       }
+      // No stream, no news: poll until a new one tells us again.
+      this.#mayLead = true;
       if (!this.#closed) await new Promise((resolve) => setTimeout(resolve, retryDelayMs(failures)).unref());
     }
   }

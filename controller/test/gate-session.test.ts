@@ -81,6 +81,33 @@ test('polls keep a short promise alive; steady leadership is one change, a loss 
   );
 });
 
+test('a follower its stream keeps informed sends no polls; a pushed gain is asked about until confirmed; without a stream it polls', async (t) => {
+  const { source, app, url, faults, count, dropStreams } = await sidecar();
+  t.after(() => app.close());
+  const gate = gateFor(url, t, { pollIntervalMs: 20 });
+  await until(() => count('POST /leader/activity') === 1 && count('GET /leader') === 2); // hello, idle confirmed
+  await sleep(200); // ten poll intervals
+  assert.equal(count('GET /leader'), 2, 'the stream says another replica leads: nothing to ask');
+  // A gain whose confirmation fails is asked about again every poll interval, until an answer admits it.
+  faults.getStatus = 503;
+  source.lead(4);
+  await until(() => count('GET /leader') >= 6);
+  assert.equal(gate.isLeader(), false);
+  faults.getStatus = 0;
+  await gate.waitForLeadership();
+  source.follow();
+  await until(() => !gate.isLeader());
+  const asked = count('GET /leader');
+  await sleep(200);
+  assert.equal(count('GET /leader'), asked, 'a pushed loss stops the polls again');
+  // The stream breaks and cannot be opened again: the gate polls, and finds the gain that way.
+  faults.watchStatus = 503;
+  dropStreams();
+  source.lead(5);
+  await until(() => gate.isLeader(), 2_000);
+  assert.equal(gate.current().epoch, 5);
+});
+
 test('twenty waiters at once: no listener-leak warning; each waiter removes its listeners', async (t) => {
   const { source, app, url } = await sidecar();
   t.after(() => app.close());

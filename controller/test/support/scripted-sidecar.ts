@@ -61,13 +61,23 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
   const requests: string[] = [];
   /** When each request arrived (performance.now()), in the same order as `requests`. */
   const arrivals: number[] = [];
-  /** Fault knobs: a delay on GET /leader, and answers that replace the next POST /leader/activity ones. */
-  const faults = { getMs: 0, getStatus: 0, activity: [] as { status: number; code: string }[] };
+  /**
+   * Fault knobs: a delay on GET /leader, an error status for GET /leader or for new streams, and answers
+   * that replace the next POST /leader/activity ones.
+   */
+  const faults = {
+    getMs: 0,
+    getStatus: 0,
+    watchStatus: 0,
+    activity: [] as { status: number; code: string }[],
+  };
   const watchSockets = new Set<Socket>();
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0];
     requests.push(`${request.method} ${path}`);
     arrivals.push(performance.now());
+    if (path === '/leader/watch' && faults.watchStatus > 0)
+      return reply.code(faults.watchStatus).send({ code: 'LEASEHOLD_TEST_FAULT', message: 'injected' });
     if (path === '/leader/watch') {
       watchSockets.add(request.raw.socket);
       request.raw.socket.once('close', () => watchSockets.delete(request.raw.socket));
