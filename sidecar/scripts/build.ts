@@ -31,6 +31,20 @@ const generatedCodeIsPure: Plugin = {
   },
 };
 
+/** Resolves the packages `filter` matches to a stand-in module whose use throws `message`. */
+function leaveOut(name: string, filter: RegExp, message: (path: string) => string, stub: string): Plugin {
+  return {
+    name,
+    setup(b) {
+      b.onResolve({ filter }, (args) => ({ path: args.path, namespace: name }));
+      b.onLoad({ filter: /.*/, namespace: name }, (args) => ({
+        contents: `const fail = () => { throw new Error(${JSON.stringify(message(args.path))}); };\n${stub}`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 // The route schemas are compiled at build time (precompile-routes.ts): the bundle takes the generated code
 // in place of src/precompiled-routes.ts and leaves fastify's schema compilers (ajv, fast-json-stringify)
 // out, so a schema the build did not compile fails the app's start instead of compiling quietly.
@@ -38,35 +52,23 @@ const precompiledSchemas: Plugin = {
   name: 'precompiled-route-schemas',
   setup(b) {
     b.onResolve({ filter: /\/precompiled-routes\.ts$/ }, () => ({ path: generatedIndex }));
-    b.onResolve({ filter: /^@fastify\/(ajv-compiler|fast-json-stringify-compiler)$/ }, (args) => ({
-      path: args.path,
-      namespace: 'left-out',
-    }));
-    b.onLoad({ filter: /.*/, namespace: 'left-out' }, (args) => ({
-      contents: `module.exports = () => { throw new Error(${JSON.stringify(
-        `${args.path} is not in the bundle: route schemas are compiled at build time; build again`,
-      )}); };`,
-      loader: 'js',
-    }));
   },
 };
+const schemaCompilersLeftOut = leaveOut(
+  'schema-compilers-left-out',
+  /^@fastify\/(ajv-compiler|fast-json-stringify-compiler)$/,
+  (path) => `${path} is not in the bundle: route schemas are compiled at build time; build again`,
+  'module.exports = fail;',
+);
 
 // prom-client's process CPU metric requires @opentelemetry/api at load, only to label exemplars, which the
 // sidecar never enables: the bundle takes a stand-in whose every use throws, and saves its load at start.
-const exemplarsLeftOut: Plugin = {
-  name: 'opentelemetry-left-out',
-  setup(b) {
-    b.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) => ({
-      path: args.path,
-      namespace: 'opentelemetry-left-out',
-    }));
-    b.onLoad({ filter: /.*/, namespace: 'opentelemetry-left-out' }, () => ({
-      contents: `const fail = () => { throw new Error('@opentelemetry/api is not in the bundle: prom-client exemplars are not supported'); };
-module.exports = Object.defineProperties({}, { trace: { get: fail }, context: { get: fail } });`,
-      loader: 'js',
-    }));
-  },
-};
+const exemplarsLeftOut = leaveOut(
+  'opentelemetry-left-out',
+  /^@opentelemetry\/api$/,
+  () => '@opentelemetry/api is not in the bundle: prom-client exemplars are not supported',
+  'module.exports = Object.defineProperties({}, { trace: { get: fail }, context: { get: fail } });',
+);
 
 export async function buildSidecar(): Promise<Metafile> {
   await rm(outdir, { recursive: true, force: true });
@@ -91,7 +93,7 @@ export async function buildSidecar(): Promise<Metafile> {
     banner: {
       js: "import { createRequire as __lhCreateRequire } from 'node:module'; const require = __lhCreateRequire(import.meta.url);",
     },
-    plugins: [generatedCodeIsPure, precompiledSchemas, exemplarsLeftOut],
+    plugins: [generatedCodeIsPure, precompiledSchemas, schemaCompilersLeftOut, exemplarsLeftOut],
   });
   check(metafile);
   return metafile;

@@ -14,6 +14,9 @@ import { nsToMs, type Summary, summarize } from './stats.ts';
 
 const loadgenBuildScript = fileURLToPath(new URL('./build-loadgen.sh', import.meta.url));
 const referenceServer = fileURLToPath(new URL('./reference-server.ts', import.meta.url));
+const run = promisify(execFile);
+/** The load generator's binary, built (or found in the cache) once per bench run. */
+let loadgenPath: Promise<string> | undefined;
 
 const log = (text: string): void => {
   process.stderr.write(`[bench] ${text}\n`);
@@ -140,17 +143,15 @@ export async function steadyState(
   };
 }
 
-/** GET /leader at a fixed rate (open loop), latency per request. */
 /**
  * Open-loop GET /leader at a fixed rate from a separate process (test/bench/loadgen, Go), so that the
  * tail measured is the sidecar's and not a generator sharing its event loop with the bench. Latency
  * counts from when each request was due.
  */
 export async function leaderLatency(url: string, ratePerSecond: number, seconds: number): Promise<Summary> {
-  const run = promisify(execFile);
-  const loadgen = (await run('bash', [loadgenBuildScript], { maxBuffer: 1 << 20 })).stdout.trim();
+  loadgenPath ??= run('bash', [loadgenBuildScript], { maxBuffer: 1 << 20 }).then((r) => r.stdout.trim());
   const { stdout } = await run(
-    loadgen,
+    await loadgenPath,
     ['-url', `${url}/leader`, '-rate', String(ratePerSecond), '-seconds', String(seconds)],
     { maxBuffer: 256 << 20 },
   );
