@@ -17,8 +17,9 @@ export interface LeaderGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
   url?: string;
   /**
-   * How often the validity deadline is refreshed by a request. Default 500 ms. A follower asks only while
-   * its stream is down or has pushed a gain not yet confirmed.
+   * How often the validity deadline is refreshed by a request. Default 500 ms. While its stream is up a
+   * follower asks only about a pushed gain not yet confirmed, and a leader only once half of its validity
+   * is left (the stream tells it of a loss at once).
    */
   pollIntervalMs?: number;
   /** Timeout of each request to the sidecar. Default 1000 ms. */
@@ -71,6 +72,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
    */
   // Stryker disable next-line BooleanLiteral: equivalent, the first event after each hello sets it
   #mayLead = true;
+  /** A stream is open: losses and gains are pushed as they happen. */
+  #streamUp = false;
   #terms = 0;
   /** The activity the sidecar last confirmed for our session. */
   #reported: boolean | undefined;
@@ -276,12 +279,22 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
 
   #schedulePoll(): void {
     clearTimeout(this.#pollTimer);
-    if (this.#closed) return;
+    if (this.#closed || !this.#sessionOpen) return;
     this.#pollTimer = setTimeout(async () => {
       if (this.#mayLead) await this.#refresh();
       this.#schedulePoll();
-    }, this.#pollIntervalMs);
+    }, this.#pollDelayMs());
     this.#pollTimer.unref();
+  }
+
+  /**
+   * A leader that its stream keeps informed asks again when half of its validity is left: a loss is
+   * pushed, so the polls only keep the deadline ahead, with the other half left for retries. (A follower's
+   * deadline has passed: it gets the interval.)
+   */
+  #pollDelayMs(): number {
+    if (!this.#streamUp) return this.#pollIntervalMs;
+    return Math.max(this.#pollIntervalMs, (this.#deadline - performance.now()) / 2);
   }
 
   async #streamLoop(): Promise<void> {
@@ -292,6 +305,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
           failures = 0;
           if (event === 'hello') {
             this.#sessionOpen = true;
+            this.#streamUp = true;
             // The sidecar may have restarted: say again what we are doing.
             if (this.#reported !== false || this.#terms > 0) this.#report();
             void this.#refresh();
@@ -301,6 +315,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
           if (event !== 'leader') return;
           const answer = data as LeaderAnswer;
           this.#mayLead = answer.isLeader;
+          this.#schedulePoll();
           if (answer.isLeader) {
             void this.#refresh(); // a gain is confirmed by a timed request
             return;
@@ -314,8 +329,10 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
         failures++;
         this.#onError(err);
       }
-      // No stream, no news: poll until a new one tells us again.
+      // No stream, no news: poll every interval until a new one tells us again.
       this.#mayLead = true;
+      this.#streamUp = false;
+      this.#schedulePoll();
       if (!this.#closed) await new Promise((resolve) => setTimeout(resolve, retryDelayMs(failures)).unref());
     }
   }

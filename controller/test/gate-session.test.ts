@@ -61,7 +61,8 @@ test('polls keep a short promise alive; steady leadership is one change, a loss 
   for (const end = performance.now() + 900; performance.now() < end; await sleep(10)) {
     assert.equal(gate.isLeader(), true, 'polled answers renew the deadline before it passes');
   }
-  assert.ok(count('GET /leader') - asked >= 6, 'asked again every poll interval');
+  // Asked when half of each validity was left: about every 150 ms.
+  assert.ok(count('GET /leader') - asked >= 4, 'asked again before each deadline');
   assert.deepEqual(
     changes.map((c) => c.isLeader),
     [true],
@@ -106,6 +107,37 @@ test('a follower its stream keeps informed sends no polls; a pushed gain is aske
   source.lead(5);
   await until(() => gate.isLeader(), 2_000);
   assert.equal(gate.current().epoch, 5);
+});
+
+test('a leader its stream keeps informed asks when half its validity is left; without a stream, every interval', async (t) => {
+  const { source, app, url, faults, count, dropStreams } = await sidecar();
+  t.after(() => app.close());
+  source.lead(7, 2_000);
+  const gate = gateFor(url, t, { pollIntervalMs: 20 });
+  await gate.waitForLeadership();
+  await until(() => gate.current().validForMs > 1_500); // the confirming poll after the pushed gain
+  const asked = count('GET /leader');
+  // Longer than one validity, sampled every 10 ms: the deadline never passes.
+  for (const end = performance.now() + 2_500; performance.now() < end; await sleep(10)) {
+    assert.equal(gate.isLeader(), true, 'asked again before the deadline');
+  }
+  const polls = count('GET /leader') - asked;
+  assert.ok(polls >= 2 && polls <= 5, `about one poll per second of 2.5 s, not one per 20 ms (${polls})`);
+  // Lost, then a gain whose confirmation fails: asked about every interval, not after the leader's delay.
+  source.follow();
+  await until(() => !gate.isLeader());
+  faults.getStatus = 503;
+  const beforeGain = count('GET /leader');
+  source.lead(8, 2_000);
+  await until(() => count('GET /leader') >= beforeGain + 4, 400);
+  faults.getStatus = 0;
+  await gate.waitForLeadership();
+  // The stream breaks and cannot be opened again: polls every interval from then on, at once.
+  faults.watchStatus = 503;
+  const dropped = count('GET /leader');
+  dropStreams();
+  await until(() => count('GET /leader') >= dropped + 5, 400);
+  assert.equal(gate.isLeader(), true);
 });
 
 test('twenty waiters at once: no listener-leak warning; each waiter removes its listeners', async (t) => {
@@ -334,9 +366,13 @@ test('a sidecar that drops every stream: reconnects back off (about 5 in 1.5 s),
   t.after(() => server.close());
   const errors: unknown[] = [];
   const port = (server.address() as { port: number }).port;
-  const gate = gateFor(`http://127.0.0.1:${port}`, t, { onError: (err) => errors.push(err) });
+  const gate = gateFor(`http://127.0.0.1:${port}`, t, {
+    pollIntervalMs: 20,
+    onError: (err) => errors.push(err),
+  });
   await sleep(1_500);
-  // Retries after 100, 200, 400, 800 ms: 5 attempts; without backoff, hundreds.
+  // Retries after 100, 200, 400, 800 ms: 5 attempts; without backoff, hundreds. No hello, no session, so
+  // no polls (one every 20 ms would be some 75 connections more).
   assert.ok(connections >= 3 && connections <= 8, `${connections} connections`);
   assert.ok(errors.length >= 3);
   assert.equal(codes(errors)[0], 'LEASEHOLD_GATE_SIDECAR_UNREACHABLE');
