@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // Starts the sidecar: the bundle in dist/ (`npm run build` makes it), on Node >= 22.19. Under an older
 // `node` on PATH, hands over to the Node 24 runtime the repository installs.
-import { spawn } from 'node:child_process';
 import module, { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +22,8 @@ if (major > 22 || (major === 22 && minor >= 19)) {
 } else {
   const require = createRequire(import.meta.url);
   const node24 = join(dirname(require.resolve('node/package.json')), 'bin', 'node');
+  // Loaded only here: node:child_process adds a few milliseconds to every start.
+  const { spawn } = await import('node:child_process');
   const child = spawn(node24, [process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit' });
   for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => (signal ? process.kill(process.pid, signal) : process.exit(code ?? 1)));
