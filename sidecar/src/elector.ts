@@ -20,9 +20,10 @@ import {
   observe,
   releaseSpec,
   requestTimeoutMs,
+  takeoverAt,
   validityMs,
 } from './lease/protocol.ts';
-import { type RawLease, withSpec } from './lease/record.ts';
+import { type RawLease, readRecord, withSpec } from './lease/record.ts';
 import { LeaseWatcher } from './lease/watcher.ts';
 
 export type ElectorConfig = Pick<
@@ -64,12 +65,27 @@ export function electionTimings(config: ElectorConfig): ElectionTimings {
   };
 }
 
+/** One Lease as a shard set sees it (shards/balance.ts). */
+export interface LeaseView {
+  /** '' when free or not yet read. */
+  holder: string;
+  preferredHolder: string | undefined;
+  /** Monotonic time another replica's hold runs out (-Infinity: free, or ours). */
+  expiresAt: number;
+  /** Monotonic time the record last changed. */
+  changedAt: number;
+  /** This replica leads on it now. */
+  leading: boolean;
+  /** Read from the API at least once. */
+  known: boolean;
+}
+
 /**
  * Runs the Lease protocol (lease/protocol.ts decides, this performs): one API call at a time, a watch for
  * instant notice, the next wake-up at the latest of every constraint. Letting the Lease go (SIGTERM,
  * resign) is demote → wait until every promise is kept → release.
  */
-export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
+export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed: [] }> {
   readonly #config: ElectorConfig;
   readonly #api: LeaseApi;
   readonly #clock: Clock;
@@ -79,12 +95,16 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   readonly #errorLog: LogThrottle;
   readonly #state: ElectorState;
   readonly #random: () => number;
+  readonly #yieldToPreferred: boolean;
+  readonly #preferenceAnnotation: string | undefined;
   // Stryker disable next-line StringLiteral: equivalent, #publish() sets the role before anyone reads it
   #role: Role = 'starting';
   #version = 0;
   #failures = 0;
   #timer: Timer | undefined;
   #busy: Promise<void> | undefined;
+  /** Poked while the loop was finishing its last decision: decide once more. */
+  #pokedWhileBusy = false;
   #lettingGo: Promise<void> | undefined;
   #warnedStrategy = false;
   // Stryker disable next-line StringLiteral: equivalent, no snapshot key is ever empty
@@ -98,6 +118,16 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
     hooks?: Partial<ElectorHooks>;
     /** The jitter of retry delays (tests fix it). */
     random?: () => number;
+    /**
+     * Resign when the Lease names another preferred holder (default). A shard set decides that itself,
+     * as only it knows whether giving the shard away keeps this replica at its fair share.
+     */
+    yieldToPreferred?: boolean;
+    /**
+     * Read the preferred holder from this annotation instead of spec.preferredHolder (which the apiserver
+     * drops unless its CoordinatedLeaderElection gate is on); an acquisition removes it.
+     */
+    preferenceAnnotation?: string;
   }) {
     super();
     this.#config = options.config;
@@ -107,6 +137,8 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
     this.#hooks = { ...noHooks, ...options.hooks };
     this.#errorLog = new LogThrottle(30_000, () => this.#clock.now());
     this.#random = options.random ?? Math.random;
+    this.#yieldToPreferred = options.yieldToPreferred ?? true;
+    this.#preferenceAnnotation = options.preferenceAnnotation;
     this.#state = {
       identity: options.config.identity,
       leaseDurationSeconds: options.config.leaseDurationSeconds,
@@ -115,6 +147,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
       observation: undefined,
       leading: undefined,
       pausedUntil: Number.NEGATIVE_INFINITY,
+      holdOffUntil: Number.NEGATIVE_INFINITY,
       backoffUntil: Number.NEGATIVE_INFINITY,
       maxTransitionsSeen: -1,
     };
@@ -135,6 +168,32 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
 
   isLeader(): boolean {
     return this.#leadingNow() !== undefined;
+  }
+
+  /** No acquisition before `until` (Infinity: until told otherwise); reads and resyncs go on. */
+  holdOff(until: number): void {
+    if (this.#state.holdOffUntil === until) return;
+    this.#state.holdOffUntil = until;
+    this.#poke();
+  }
+
+  view(): LeaseView {
+    const now = this.#clock.now();
+    const observation = this.#state.observation;
+    const record = observation?.record;
+    const leading = this.#leadingNow(now) !== undefined;
+    const expiresAt =
+      observation && record?.holderIdentity && record.holderIdentity !== this.#config.identity
+        ? takeoverAt(observation, this.#config.identity, this.#state.timings.leaseDurationMs)
+        : Number.NEGATIVE_INFINITY;
+    return {
+      holder: record?.holderIdentity ?? '',
+      preferredHolder: this.#preferredIn(observation?.lease),
+      expiresAt,
+      changedAt: observation?.changedAt ?? Number.NEGATIVE_INFINITY,
+      leading,
+      known: observation !== undefined,
+    };
   }
 
   snapshot(): ElectionSnapshot {
@@ -186,7 +245,12 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
 
   /** Decides again now, unless a call is in flight (the loop decides again when it returns). */
   #poke(): void {
-    if (this.#busy) return;
+    if (this.#busy) {
+      // The loop may already have decided to wait on what it knew before this poke.
+      this.#pokedWhileBusy = true;
+      return;
+    }
+    this.#pokedWhileBusy = false;
     // Busy before the loop runs a single line: an event delivered while it starts must not start another.
     let done: () => void = () => {};
     this.#busy = new Promise<void>((resolve) => {
@@ -195,6 +259,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
     void this.#loop().finally(() => {
       this.#busy = undefined;
       done();
+      if (this.#pokedWhileBusy) this.#poke();
     });
   }
 
@@ -237,7 +302,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
   async #acquire(decision: Extract<Decision, { kind: 'acquire' }>): Promise<void> {
     const wallMs = this.#clock.wallNow();
     const sentAt = this.#clock.now();
-    const written = await this.#write(decision.create, decision.spec, decision.timeoutMs);
+    const written = await this.#write(decision.create, decision.spec, decision.timeoutMs, true);
     if (!written) return;
     this.#succeeded();
     const now = this.#clock.now();
@@ -284,6 +349,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
     create: boolean,
     spec: Record<string, unknown>,
     timeoutMs: number,
+    acquiring = false,
   ): Promise<RawLease | undefined> {
     const observation = this.#state.observation as Observation; // decide() writes only what it has seen
     try {
@@ -297,7 +363,8 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
         };
         return await this.#api.create(lease, timeoutMs);
       }
-      return await this.#api.replace(withSpec(observation.lease as RawLease, spec), timeoutMs);
+      const lease = withSpec(observation.lease as RawLease, spec);
+      return await this.#api.replace(acquiring ? this.#withoutPreference(lease) : lease, timeoutMs);
     } catch (err) {
       const status = err instanceof KubernetesApiError ? err.httpStatus : undefined;
       if (status === 409) {
@@ -314,6 +381,15 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
       }
       throw err;
     }
+  }
+
+  /** An acquisition settles the preference annotation, as it settles spec.preferredHolder. */
+  #withoutPreference(lease: RawLease): RawLease {
+    const annotations = lease.metadata?.annotations as Record<string, string> | undefined;
+    const key = this.#preferenceAnnotation;
+    if (key === undefined || annotations?.[key] === undefined) return lease;
+    const { [key]: _settled, ...rest } = annotations;
+    return { ...lease, metadata: { ...lease.metadata, annotations: rest } };
   }
 
   // ---- letting go ---------------------------------------------------------------------------------
@@ -337,6 +413,15 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
       this.#lettingGo = undefined;
     });
     return this.#lettingGo;
+  }
+
+  #preferredIn(lease: RawLease | undefined): string | undefined {
+    if (this.#preferenceAnnotation === undefined)
+      return lease ? readRecord(lease).preferredHolder : undefined;
+    const value = (lease?.metadata?.annotations as Record<string, unknown> | undefined)?.[
+      this.#preferenceAnnotation
+    ];
+    return typeof value === 'string' && value !== '' ? value : undefined;
   }
 
   #holdsLease(): boolean {
@@ -404,6 +489,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
     );
     if (!observed) return; // an older state delivered late (a watch event behind our own write)
     const next = observed.observation;
+    const preferenceChanged = this.#preferredIn(previous?.lease) !== this.#preferredIn(next.lease);
     this.#state.observation = next;
     const record = next.record;
     if (record)
@@ -415,12 +501,13 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot] }> {
     }
     const leading = this.#state.leading;
     const verdict = leading ? leaderVerdict(leading, next, this.#config.identity) : undefined;
-    if (verdict === 'preferred-holder') {
+    if (verdict === 'preferred-holder' && this.#yieldToPreferred) {
       // Stryker disable next-line StringLiteral,ObjectLiteral,ConditionalExpression,EqualityOperator,OptionalChaining,ArithmeticOperator,CallExpression: log output, not behaviour
       this.#log.info({ preferredHolder: record?.preferredHolder }, 'lease prefers another holder; resigning');
       void this.#letGo('preferred-holder', this.#state.timings.leaseDurationMs);
-    } else if (verdict) this.#demote(verdict);
+    } else if (verdict && verdict !== 'preferred-holder') this.#demote(verdict);
     this.#publish();
+    if (observed.changed || preferenceChanged) this.emit('observed');
     this.#poke();
   }
 

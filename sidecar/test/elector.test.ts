@@ -428,6 +428,98 @@ test('preferredHolder naming someone else: the leader resigns and stays out for 
   assert.equal(elector.isLeader(), false);
 });
 
+test('held off: a free Lease is left alone until the hold-off is lifted, then taken at once', async (t) => {
+  const { clock, api, elector } = setup();
+  t.after(() => stopElector(clock, elector));
+  elector.holdOff(Number.POSITIVE_INFINITY);
+  elector.start();
+  await clock.advance(60_000);
+  assert.equal(api.calls.filter((c) => c.method === 'create').length, 0, 'never created while held off');
+  assert.ok(
+    api.calls.some((c) => c.method === 'get'),
+    'still reads',
+  );
+  // Lifted in the same tick as another poke (the shard set does this on a watch event): not lost.
+  elector.holdOff(1e12);
+  elector.holdOff(Number.NEGATIVE_INFINITY);
+  await clock.advance(0);
+  assert.equal(elector.isLeader(), true);
+  assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
+});
+
+test('view(): holder, expiry of another holder, preference from the annotation; an acquisition settles it', async (t) => {
+  const clock = new ManualClock();
+  clock.nowMs = 1_000;
+  const api = new MemoryLeaseApi(clock);
+  const observed: number[] = [];
+  const elector = new Elector({
+    config: defaults,
+    api,
+    clock,
+    logger: silentLogger,
+    yieldToPreferred: false,
+    preferenceAnnotation: 'example.io/preferred',
+  });
+  elector.on('observed', () => observed.push(clock.nowMs));
+  t.after(() => stopElector(clock, elector));
+  assert.deepEqual(elector.view(), {
+    holder: '',
+    preferredHolder: undefined,
+    expiresAt: Number.NEGATIVE_INFINITY,
+    changedAt: Number.NEGATIVE_INFINITY,
+    leading: false,
+    known: false,
+  });
+  api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 15, leaseTransitions: 1 });
+  elector.holdOff(Number.POSITIVE_INFINITY);
+  elector.start();
+  await clock.advance(0);
+  assert.deepEqual(elector.view(), {
+    holder: 'other_2',
+    preferredHolder: undefined,
+    expiresAt: 16_000,
+    changedAt: 1_000,
+    leading: false,
+    known: true,
+  });
+  // Only the annotation changes: the record is the same, yet the change is announced.
+  const announced = observed.length;
+  await clock.advance(1_000);
+  api.externalAnnotate({ 'example.io/preferred': 'me_1' });
+  await clock.advance(0);
+  assert.equal(elector.view().preferredHolder, 'me_1');
+  assert.equal(elector.view().changedAt, 1_000, 'the record itself did not change');
+  assert.equal(observed.length, announced + 1);
+  elector.holdOff(Number.NEGATIVE_INFINITY);
+  await clock.advance(14_000);
+  assert.equal(elector.isLeader(), true);
+  const annotations = (api.lease?.metadata?.annotations ?? {}) as Record<string, string>;
+  assert.equal(annotations['example.io/preferred'], undefined, 'settled by the acquisition');
+  assert.equal(elector.view().leading, true);
+  assert.equal(elector.view().expiresAt, Number.NEGATIVE_INFINITY, 'ours: no expiry to wait for');
+});
+
+test('a preference for another replica with yieldToPreferred false: the leader keeps leading', async (t) => {
+  const clock = new ManualClock();
+  clock.nowMs = 1_000;
+  const api = new MemoryLeaseApi(clock);
+  const elector = new Elector({
+    config: defaults,
+    api,
+    clock,
+    logger: silentLogger,
+    yieldToPreferred: false,
+  });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  api.externalWrite({ preferredHolder: 'other_2' });
+  await clock.advance(10);
+  assert.equal(elector.isLeader(), true);
+  assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
+  assert.equal(elector.view().preferredHolder, 'other_2', 'read from the spec without an annotation');
+});
+
 test('a follower whose watch died silently re-reads the Lease after 2 x LD', async (t) => {
   const { clock, api, elector } = setup();
   t.after(() => stopElector(clock, elector));

@@ -99,6 +99,22 @@ export class MemoryLeaseApi implements LeaseApi {
     this.#emit('MODIFIED');
   }
 
+  /** Someone else sets annotations on the Lease (a shard set asking for it). */
+  externalAnnotate(annotations: Record<string, string>): void {
+    if (!this.lease) throw new Error('no lease');
+    const metadata = this.lease.metadata ?? {};
+    const current = (metadata.annotations ?? {}) as Record<string, string>;
+    this.lease = {
+      ...this.lease,
+      metadata: {
+        ...metadata,
+        annotations: { ...current, ...annotations },
+        resourceVersion: String(++this.version),
+      },
+    };
+    this.#emit('MODIFIED');
+  }
+
   delete(): void {
     const old = this.lease;
     this.lease = undefined;

@@ -65,6 +65,7 @@ function state(extra: Partial<ElectorState> = {}): ElectorState {
     observation: undefined,
     leading: undefined,
     pausedUntil: Number.NEGATIVE_INFINITY,
+    holdOffUntil: Number.NEGATIVE_INFINITY,
     backoffUntil: Number.NEGATIVE_INFINITY,
     maxTransitionsSeen: -1,
     ...extra,
@@ -291,6 +292,12 @@ test('specs: acquire bumps the epoch past anything seen; re-acquiring our own ke
     wall,
   );
   assert.equal(ownNoAcquireTime.spec.acquireTime, ownNoAcquireTime.spec.renewTime);
+  // An acquisition settles a preference, ours or another's; without one the spec does not name the field.
+  const preferred = acquireSpec(state({ observation: seen(held('', { preferredHolder: me })) }), wall);
+  assert.ok('preferredHolder' in preferred.spec && preferred.spec.preferredHolder === undefined);
+  const stale = acquireSpec(state({ observation: seen(held('', { preferredHolder: 'gone_9' })) }), wall);
+  assert.ok('preferredHolder' in stale.spec && stale.spec.preferredHolder === undefined);
+  assert.equal('preferredHolder' in fromOther.spec, false);
 
   assert.deepEqual(renewSpec(state(), wall), {
     holderIdentity: me,
@@ -403,6 +410,30 @@ const rows: Row[] = [
     state: { observation: seen(held(''), { stale: true }), backoffUntil: 2_500 },
     now: 2_000,
     expect: { kind: 'wait', until: 2_500 },
+  },
+  {
+    name: 'held off (a fair share reached): a free Lease waits, still resyncing',
+    state: { observation: seen(held('')), holdOffUntil: Number.POSITIVE_INFINITY },
+    now: 2_000,
+    expect: { kind: 'wait', until: 31_000 },
+  },
+  {
+    name: 'held off until a moment: an expired Lease waits for it',
+    state: { observation: seen(held('other_2')), holdOffUntil: 17_500 },
+    now: 16_500,
+    expect: { kind: 'wait', until: 17_500 },
+  },
+  {
+    name: 'hold-off over: acquire',
+    state: { observation: seen(held('other_2')), holdOffUntil: 17_500, maxTransitionsSeen: 3 },
+    now: 17_500,
+    expect: { kind: 'acquire', create: false, epoch: 4 },
+  },
+  {
+    name: 'held off, but the Lease is not expired yet: wait for the expiry',
+    state: { observation: seen(held('other_2')), holdOffUntil: 5_000 },
+    now: 2_000,
+    expect: { kind: 'wait', until: 16_000 },
   },
   {
     name: 'pause and backoff: the later one',

@@ -62,6 +62,11 @@ export interface ElectorState {
   leading: Leadership | undefined;
   /** No campaigning before this (after a resign). */
   pausedUntil: number;
+  /**
+   * No acquisition before this, though reads and resyncs go on (sharding: a replica at its fair share,
+   * or a released shard another replica is preferred for). Infinity: not until told otherwise.
+   */
+  holdOffUntil: number;
   /** No API call before this (after an error). */
   backoffUntil: number;
   /** The highest leaseTransitions ever seen: a new holder's epoch is above it. */
@@ -224,16 +229,17 @@ export function acquireSpec(
   const own = record?.holderIdentity === state.identity ? record : undefined;
   // The fencing epoch never goes down, even when the Lease was deleted and created again.
   const epoch = own ? own.leaseTransitions : state.maxTransitionsSeen + 1;
-  return {
-    epoch,
-    spec: {
-      holderIdentity: state.identity,
-      leaseDurationSeconds: state.leaseDurationSeconds,
-      acquireTime: own?.acquireTime ?? time,
-      renewTime: time,
-      leaseTransitions: epoch,
-    },
+  const spec: Record<string, unknown> = {
+    holderIdentity: state.identity,
+    leaseDurationSeconds: state.leaseDurationSeconds,
+    acquireTime: own?.acquireTime ?? time,
+    renewTime: time,
+    leaseTransitions: epoch,
   };
+  // A preference is settled by an acquisition (ours, or after the preferred replica let it pass), as
+  // client-go's write of a whole spec settles it: left in place it would send us away again.
+  if (record?.preferredHolder) spec.preferredHolder = undefined;
+  return { epoch, spec };
 }
 
 export function renewSpec(state: ElectorState, wallMs: number): Record<string, unknown> {
@@ -298,7 +304,7 @@ export function decide(state: ElectorState, now: number, wallNow: number): Decis
     return { kind: 'read', timeoutMs: requestTimeoutMs(t) };
   }
   const resyncAt = observation.confirmedAt + resyncMs(t);
-  const at = takeoverAt(observation, state.identity, t.leaseDurationMs);
+  const at = Math.max(takeoverAt(observation, state.identity, t.leaseDurationMs), state.holdOffUntil);
   if (now < at) return wait(Math.min(at, resyncAt));
   const { spec, epoch } = acquireSpec(state, wallNow);
   return {
