@@ -34,6 +34,8 @@ ${rows.join('\n')}
 - \`LISTEN_ADDRESS\` must be loopback unless \`ALLOW_NON_LOOPBACK_LISTEN=true\`: the API can resign the
   leader. Probes and Prometheus use the separate read-only \`PROBE_PORT\` listener instead.
 - \`PROBE_PORT\` must differ from \`PORT\`.
+- \`SHARDS\` needs leader election (not with \`ENABLE_LEADER_ELECTION=false\`), and \`<LEASE_NAME>-<N-1>\` must
+  still be a valid Lease name.
 
 ## Promises and hand-overs
 

@@ -15,7 +15,9 @@ import { PromiseLedger } from './promise-ledger.ts';
 import { type CompilersFactory, precompiledCompilers } from './route-compilers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { leaderRoutes } from './routes/leader.ts';
+import { shardRoutes } from './routes/shards.ts';
 import { watchRoute } from './routes/watch.ts';
+import type { ShardSet } from './shards/shard-set.ts';
 
 export interface AppOptions {
   source: LeaderSource;
@@ -39,6 +41,8 @@ export interface AppOptions {
   probesOnly?: boolean;
   /** The schema compilers; default: the bundle's precompiled ones, or fastify's own from source. */
   compilers?: CompilersFactory;
+  /** SHARDS set: /shards answers for these, and the single-Lease routes refuse (409). */
+  shards?: ShardSet;
 }
 
 // Paths and their methods, so a wrong method gets 405 with Allow instead of 404.
@@ -48,6 +52,8 @@ const routeMethods: Record<string, string[]> = {
   '/leader/watch': ['GET', 'HEAD'],
   '/leader/resign': ['POST'],
   '/leader/activity': ['POST'],
+  '/shards': ['GET', 'HEAD'],
+  '/shards/resign': ['POST'],
   '/healthz': ['GET', 'HEAD'],
   '/readyz': ['GET', 'HEAD'],
   '/metrics': ['GET', 'HEAD'],
@@ -135,6 +141,22 @@ export async function buildApp(
     loopDelay: options.loopDelay,
   });
   if (!options.probesOnly) {
+    const shards = options.shards;
+    if (shards) {
+      app.addHook('onRequest', async (request) => {
+        const path = request.url.split('?')[0] ?? '';
+        if (path === '/is-leader' || path === '/leader' || path.startsWith('/leader/')) {
+          throw new LeaseholdError('LEASEHOLD_SHARDED', `${shards.shards.length} shards`);
+        }
+      });
+    }
+    await app.register(shardRoutes, {
+      shards,
+      namespace: options.lease.split('/')[0] ?? '',
+      clock,
+      sessionlessValidityMs: answering.sessionlessValidityMs,
+      resignPauseSeconds: options.resignPauseSeconds ?? 3,
+    });
     await app.register(leaderRoutes, { ...answering, resignPauseSeconds: options.resignPauseSeconds ?? 3 });
     await app.register(watchRoute, {
       ...answering,

@@ -74,6 +74,17 @@ export const optionSpecs = [
     description: 'The leader stops acting this long before followers may take over (validForMs).',
   },
   {
+    key: 'shards',
+    env: 'SHARDS',
+    flag: '--shards',
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 64,
+    description:
+      'Share this many shard Leases, `<LEASE_NAME>-0` … `<LEASE_NAME>-<N-1>`, among the replicas and serve them on GET /shards (docs/sharding.md); 0: one leader on LEASE_NAME.',
+  },
+  {
     key: 'listenAddress',
     env: 'LISTEN_ADDRESS',
     flag: '--listen-address',

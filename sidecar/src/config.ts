@@ -13,6 +13,7 @@ export interface Config {
   readonly renewDeadlineSeconds: number;
   readonly retryPeriodSeconds: number;
   readonly safetyMarginSeconds: number;
+  readonly shards: number;
   readonly listenAddress: string;
   readonly port: number;
   readonly allowNonLoopbackListen: boolean;
@@ -68,6 +69,14 @@ export function loadConfig(sources: ConfigSources): Config {
     problems.push(
       `LEASE_NAME must be a DNS subdomain (lowercase letters, digits, '-', '.'), got "${leaseName}"`,
     );
+  }
+
+  const shards = values.shards as number;
+  if (shards > 0 && leaseName !== undefined && `${leaseName}-${shards - 1}`.length > 253) {
+    problems.push(`LEASE_NAME "${leaseName}" is too long for shard Leases named "<LEASE_NAME>-<i>"`);
+  }
+  if (shards > 0 && values.enableLeaderElection === false) {
+    problems.push('SHARDS needs leader election: unset it or ENABLE_LEADER_ELECTION=false, not both');
   }
 
   let namespace = values.namespace as string | undefined;

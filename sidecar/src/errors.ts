@@ -21,6 +21,12 @@ export const errorCatalogue = {
   LEASEHOLD_NOT_LEADER: { status: 409, message: 'this replica is not the leader' },
   LEASEHOLD_INTERNAL: { status: 500, message: 'internal error' },
   LEASEHOLD_ELECTION_DISABLED: { status: 409, message: 'leader election is disabled (single-replica mode)' },
+  LEASEHOLD_SHARDED: { status: 409, message: 'this sidecar shares shard Leases (SHARDS): ask GET /shards' },
+  LEASEHOLD_NOT_SHARDED: {
+    status: 409,
+    message: 'this sidecar holds one Lease (SHARDS unset): ask GET /leader',
+  },
+  LEASEHOLD_NO_SUCH_SHARD: { status: 404, message: 'no such shard' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalogue;

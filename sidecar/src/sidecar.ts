@@ -13,6 +13,7 @@ import { kubeIntegrationHooks } from './kube-events.ts';
 import { type LeaderSource, SingleReplicaLeader } from './leader-source.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { PromiseLedger } from './promise-ledger.ts';
+import type { ShardSet } from './shards/shard-set.ts';
 
 export interface SidecarDeps {
   logger: Logger;
@@ -26,6 +27,8 @@ export interface SidecarDeps {
 export interface Sidecar {
   source: LeaderSource;
   elector: Elector | undefined;
+  /** SHARDS set: the shard Leases, in place of the elector. */
+  shards: ShardSet | undefined;
   ledger: PromiseLedger;
   metrics: Metrics;
   app: FastifyInstance;
@@ -51,7 +54,20 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
   });
 
   let elector: Elector | undefined;
-  if (!config.enableLeaderElection) {
+  let shards: ShardSet | undefined;
+  if (config.shards > 0) {
+    const requester = deps.requester;
+    if (!requester) throw new Error('a sharded sidecar needs a requester');
+    // Loaded only when sharding: the single-Lease start path stays as it was.
+    const { ShardSet } = await import('./shards/shard-set.ts');
+    shards = new ShardSet({
+      config,
+      apiFor: (name) => new HttpLeaseApi(requester, { namespace: config.namespace, name }),
+      clock,
+      logger: log.child({ component: 'shards' }),
+    });
+    source = shards;
+  } else if (!config.enableLeaderElection) {
     log.warn(
       'LEADER ELECTION DISABLED (ENABLE_LEADER_ELECTION=false): this replica always reports itself leader',
     );
@@ -103,6 +119,7 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
     ledger,
     sessionlessValidityMs: config.sessionlessValiditySeconds * 1000,
     resignPauseSeconds: config.resignPauseSeconds,
+    shards,
   });
   const probes = config.probePort === 0 ? undefined : (await buildApp({ ...common, probesOnly: true })).app;
   let health: { stop(): void } | undefined;
@@ -110,6 +127,7 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
   return {
     source,
     elector,
+    shards,
     ledger,
     metrics,
     app,
@@ -128,11 +146,13 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
           logger: log,
         });
       elector?.start();
+      shards?.start();
       return address;
     },
     async stop() {
       health?.stop();
       await elector?.stop();
+      await shards?.stop();
       await Promise.all([app.close(), probes?.close()]);
     },
   };

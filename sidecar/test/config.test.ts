@@ -145,3 +145,18 @@ test('the namespace defaults to the in-cluster ServiceAccount namespace', async 
   assert.equal(config.namespace, 'from-file');
   assert.equal(config.podName, 'host-9');
 });
+
+test('SHARDS: 0 by default, up to 64; it needs leader election and room in the Lease name for "-<i>"', () => {
+  assert.equal(load(base).shards, 0);
+  assert.equal(load({ ...base, SHARDS: '8' }).shards, 8);
+  assert.deepEqual(problems({ ...base, SHARDS: '65' }), ['SHARDS (--shards) must be between 0 and 64, got 65']);
+  assert.deepEqual(problems({ ...base, SHARDS: '2', ENABLE_LEADER_ELECTION: 'false' }), [
+    'SHARDS needs leader election: unset it or ENABLE_LEADER_ELECTION=false, not both',
+  ]);
+  const longest = 'a'.repeat(251);
+  assert.equal(load({ ...base, LEASE_NAME: longest, SHARDS: '10' }).shards, 10, '"-9" still fits in 253');
+  assert.deepEqual(problems({ ...base, LEASE_NAME: longest, SHARDS: '11' }), [
+    `LEASE_NAME "${longest}" is too long for shard Leases named "<LEASE_NAME>-<i>"`,
+  ]);
+  assert.equal(load({ ...base, LEASE_NAME: longest }).shards, 0, 'not sharded: no suffix needed');
+});

@@ -1,0 +1,106 @@
+/**
+ * How a replica shares N shard Leases with the others, as a pure function of what it sees (docs/sharding.md).
+ * Safety does not depend on it: each shard is an ordinary Lease, held by at most one replica at a time.
+ * This only decides which shards this replica reaches for, gives away, or asks for.
+ */
+import type { LeaseView } from '../elector.ts';
+
+export interface BalancePlan {
+  /** Every replica known to be alive, this one included, sorted. */
+  live: string[];
+  /** floor(N / live) and ceil(N / live). */
+  fairMin: number;
+  fairMax: number;
+  /** The shards this replica leads. */
+  mine: number[];
+  /** Per shard: no acquisition before this (Infinity: not now); ignored for shards this replica leads. */
+  holdOffUntil: number[];
+  /** A shard this replica leads and should hand to the replica preferred on it, now. */
+  giveAway: number | undefined;
+  /** A shard held by a busier replica that this replica should ask for (preferredHolder = itself). */
+  askFor: number | undefined;
+  /** The next instant the plan changes by itself (an expiry, a preference running out); Infinity if none. */
+  nextChangeAt: number;
+}
+
+const held = (view: LeaseView, now: number): boolean =>
+  view.leading || (view.holder !== '' && now < view.expiresAt);
+
+/**
+ * - Live replicas: this one, every holder of an unexpired shard, every replica named as preferred holder.
+ * - A replica takes free or expired shards only up to ceil(N / live), the ones preferred for it first, then
+ *   the lowest; a released shard preferred for another is left to that replica for one lease duration.
+ * - A replica below floor(N / live) with nothing free to take asks the busiest replica (most shards above
+ *   the floor; ties: its lowest shard) for its lowest shard, one request at a time.
+ * - A replica above the floor gives a shard to the replica preferred on it, one at a time.
+ */
+export function planBalance(
+  views: readonly LeaseView[],
+  identity: string,
+  now: number,
+  leaseDurationMs: number,
+): BalancePlan {
+  const shards = views.length;
+  const liveSet = new Set<string>([identity]);
+  const counts = new Map<string, number[]>();
+  for (const [shard, view] of views.entries()) {
+    if (view.preferredHolder) liveSet.add(view.preferredHolder);
+    if (!held(view, now)) continue;
+    const holder = view.leading ? identity : view.holder;
+    liveSet.add(holder);
+    counts.set(holder, [...(counts.get(holder) ?? []), shard]);
+  }
+  const live = [...liveSet].sort();
+  const fairMin = Math.floor(shards / live.length);
+  const fairMax = Math.ceil(shards / live.length);
+  const mine = counts.get(identity) ?? [];
+
+  // Free or expired shards, those preferred for us first; preferred for another: theirs for a while.
+  let nextChangeAt = Number.POSITIVE_INFINITY;
+  const holdOffUntil = views.map(() => Number.POSITIVE_INFINITY);
+  const reachable: number[] = [];
+  for (const [shard, view] of views.entries()) {
+    if (!view.known || view.leading) continue;
+    if (held(view, now)) {
+      nextChangeAt = Math.min(nextChangeAt, view.expiresAt);
+      continue;
+    }
+    const theirsUntil =
+      view.preferredHolder && view.preferredHolder !== identity && view.holder === ''
+        ? view.changedAt + leaseDurationMs
+        : Number.NEGATIVE_INFINITY;
+    if (now < theirsUntil) {
+      nextChangeAt = Math.min(nextChangeAt, theirsUntil);
+      continue;
+    }
+    reachable.push(shard);
+  }
+  reachable.sort(
+    (a, b) =>
+      Number(views[b]?.preferredHolder === identity) - Number(views[a]?.preferredHolder === identity) ||
+      a - b,
+  );
+  for (const shard of reachable.slice(0, Math.max(0, fairMax - mine.length))) {
+    holdOffUntil[shard] = Number.NEGATIVE_INFINITY;
+  }
+
+  const giveAway =
+    mine.length > fairMin
+      ? mine.find((shard) => {
+          const preferred = views[shard]?.preferredHolder;
+          return preferred !== undefined && preferred !== identity;
+        })
+      : undefined;
+
+  let askFor: number | undefined;
+  const asking = views.some((view) => view.preferredHolder === identity && !view.leading);
+  if (mine.length < fairMin && reachable.length === 0 && !asking) {
+    let busiest: number[] | undefined;
+    for (const [holder, theirs] of counts) {
+      if (holder === identity || theirs.length <= fairMin) continue;
+      if (!busiest || theirs.length > busiest.length) busiest = theirs;
+    }
+    askFor = busiest?.find((shard) => views[shard]?.preferredHolder === undefined);
+  }
+  return { live, fairMin, fairMax, mine, holdOffUntil, giveAway, askFor, nextChangeAt };
+}

@@ -1,0 +1,202 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { type ElectionSnapshot, Elector, type ElectorConfig } from '../elector.ts';
+import { LeaseholdError } from '../errors.ts';
+import type { LeaseApi } from '../kube/lease-api.ts';
+import { formatMicroTime } from '../lease/micro-time.ts';
+import { PromiseLedger } from '../promise-ledger.ts';
+import { type BalancePlan, planBalance } from './balance.ts';
+
+/** Names the replica a shard's holder should hand it to (spec.preferredHolder needs an apiserver gate). */
+export const preferredHolderAnnotation = 'leasehold.io/preferred-holder';
+
+export interface Shard {
+  index: number;
+  /** `<LEASE_NAME>-<index>`. */
+  leaseName: string;
+  elector: Elector;
+  /** The promises made about this shard; it is released only once they are kept. */
+  ledger: PromiseLedger;
+}
+
+export interface ShardSetOptions {
+  config: ElectorConfig & { shards: number };
+  /** The API for one shard's Lease. */
+  apiFor(leaseName: string): LeaseApi;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * N shard Leases, each run by its own Elector (the single-Lease protocol, unchanged), and the balancing
+ * that decides which of them this replica reaches for, gives away or asks for (balance.ts). Decides again
+ * on every change any shard's watch brings and when the plan's next change is due.
+ */
+export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
+  readonly shards: readonly Shard[];
+  readonly #config: ShardSetOptions['config'];
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #apis: LeaseApi[];
+  #plan: BalancePlan | undefined;
+  #scheduled = false;
+  #timer: { cancel(): void } | undefined;
+  #givingAway: Promise<void> | undefined;
+  #asking: Promise<void> | undefined;
+  #lastAskAt = Number.NEGATIVE_INFINITY;
+  #stopped = false;
+  #version = 0;
+
+  constructor(options: ShardSetOptions) {
+    super();
+    this.#config = options.config;
+    this.#clock = options.clock;
+    this.#log = options.logger;
+    this.#apis = [];
+    const shards: Shard[] = [];
+    for (let index = 0; index < options.config.shards; index++) {
+      const leaseName = `${options.config.leaseName}-${index}`;
+      const api = options.apiFor(leaseName);
+      this.#apis.push(api);
+      const ledger = new PromiseLedger(options.clock);
+      const elector = new Elector({
+        config: { ...options.config, leaseName },
+        api,
+        clock: options.clock,
+        logger: options.logger.child({ shard: index }),
+        hooks: { promisesKept: () => ledger.allKept() },
+        yieldToPreferred: false,
+        preferenceAnnotation: preferredHolderAnnotation,
+      });
+      elector.on('observed', () => this.#rebalanceSoon());
+      elector.on('change', () => {
+        this.#version++;
+        this.emit('change', this.snapshot());
+        this.#rebalanceSoon();
+      });
+      shards.push({ index, leaseName, elector, ledger });
+    }
+    this.shards = shards;
+  }
+
+  start(): void {
+    // Nothing is acquired before the first plan: every shard starts held off.
+    for (const shard of this.shards) shard.elector.holdOff(Number.POSITIVE_INFINITY);
+    for (const shard of this.shards) shard.elector.start();
+  }
+
+  /** Stops every shard: demote, keep its promises, release; in parallel. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    await Promise.all(this.shards.map((shard) => shard.elector.stop()));
+  }
+
+  /** The latest plan (for /shards): live replicas and the fair share. */
+  plan(): BalancePlan | undefined {
+    return this.#plan;
+  }
+
+  /** A summary for the health routes: known once every shard has been read. */
+  snapshot(): ElectionSnapshot {
+    const snapshots = this.shards.map((shard) => shard.elector.snapshot());
+    const leading = snapshots.filter((s) => s.isLeader).length;
+    return {
+      role: snapshots.some((s) => s.role === 'leader' && !s.isLeader) ? 'leader' : 'follower',
+      identity: this.#config.identity,
+      holder: '',
+      isLeader: false,
+      epoch: null,
+      validForMs: 0,
+      leaseDurationSeconds: this.#config.leaseDurationSeconds,
+      observedAt: formatMicroTime(this.#clock.wallNow()),
+      known: snapshots.every((s) => s.known),
+      version: this.#version * 1_000 + leading,
+    };
+  }
+
+  isLeader(): boolean {
+    return false;
+  }
+
+  async resign(): Promise<void> {
+    throw new LeaseholdError('LEASEHOLD_SHARDED', `resign a shard with POST /shards/resign?shard=<i>`);
+  }
+
+  #rebalanceSoon(): void {
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#rebalance();
+    });
+  }
+
+  #rebalance(): void {
+    if (this.#stopped) return;
+    const now = this.#clock.now();
+    const views = this.shards.map((shard) => shard.elector.view());
+    const plan = planBalance(views, this.#config.identity, now, this.#config.leaseDurationSeconds * 1000);
+    const before = this.#plan;
+    this.#plan = plan;
+    if (before?.mine.length !== plan.mine.length || before?.live.length !== plan.live.length) {
+      this.#log.info(
+        { shards: plan.mine, live: plan.live.length, fairMin: plan.fairMin, fairMax: plan.fairMax },
+        'shard share',
+      );
+    }
+    for (const shard of this.shards) shard.elector.holdOff(plan.holdOffUntil[shard.index] as number);
+    if (plan.giveAway !== undefined && !this.#givingAway) this.#giveAway(plan.giveAway);
+    // Decide again at the plan's next change (an expiry, a preference running out), or when another ask
+    // is allowed: at most one per retry period.
+    let next = plan.nextChangeAt;
+    if (plan.askFor !== undefined && !this.#asking) {
+      const askAt = this.#lastAskAt + this.#config.retryPeriodSeconds * 1000;
+      if (now >= askAt) this.#ask(plan.askFor);
+      else next = Math.min(next, askAt);
+    }
+    this.#timer?.cancel();
+    if (next !== Number.POSITIVE_INFINITY) {
+      this.#timer = this.#clock.setTimeout(() => this.#rebalance(), Math.max(0, next - now));
+    }
+  }
+
+  /** Hands a shard to the replica preferred on it: demote, keep its promises, release, stay out for LD. */
+  #giveAway(index: number): void {
+    const shard = this.shards[index] as Shard;
+    this.#log.info({ shard: index, to: shard.elector.view().preferredHolder }, 'handing a shard over');
+    this.#givingAway = shard.elector
+      .resign(this.#config.leaseDurationSeconds * 1000)
+      .catch((err: unknown) => this.#log.warn({ err, shard: index }, 'could not hand the shard over'))
+      .finally(() => {
+        this.#givingAway = undefined;
+        this.#rebalanceSoon();
+      });
+  }
+
+  /** Names this replica as preferred holder of a busier replica's shard (a write over what we read). */
+  #ask(index: number): void {
+    this.#lastAskAt = this.#clock.now();
+    const api = this.#apis[index] as LeaseApi;
+    const timeoutMs = Math.max(1, Math.floor((this.#config.renewDeadlineSeconds * 1000) / 2));
+    this.#log.info({ shard: index }, 'asking for a shard');
+    this.#asking = (async () => {
+      const lease = await api.get(timeoutMs);
+      const annotations = (lease?.metadata?.annotations ?? {}) as Record<string, string>;
+      if (!lease || annotations[preferredHolderAnnotation]) return;
+      const metadata = {
+        ...lease.metadata,
+        annotations: { ...annotations, [preferredHolderAnnotation]: this.#config.identity },
+      };
+      await api.replace({ ...lease, metadata }, timeoutMs);
+    })()
+      .catch((err: unknown) =>
+        this.#log.info({ err, shard: index }, 'asking for a shard failed; will ask again'),
+      )
+      .finally(() => {
+        this.#asking = undefined;
+        this.#rebalanceSoon();
+      });
+  }
+}

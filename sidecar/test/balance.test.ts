@@ -1,0 +1,131 @@
+// The shard balancing rules (src/shards/balance.ts), one situation per test, on made-up views.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { LeaseView } from '../src/elector.ts';
+import { planBalance } from '../src/shards/balance.ts';
+
+const me = 'me_1';
+const LD = 15_000;
+const now = 100_000;
+const inf = Number.POSITIVE_INFINITY;
+
+const free = (extra: Partial<LeaseView> = {}): LeaseView => ({
+  holder: '',
+  preferredHolder: undefined,
+  expiresAt: Number.NEGATIVE_INFINITY,
+  changedAt: 50_000,
+  leading: false,
+  known: true,
+  ...extra,
+});
+const theirs = (holder: string, extra: Partial<LeaseView> = {}) =>
+  free({ holder, expiresAt: now + 5_000, ...extra });
+const ours = (extra: Partial<LeaseView> = {}) => free({ holder: me, leading: true, ...extra });
+const reachable = (plan: { holdOffUntil: number[] }) =>
+  plan.holdOffUntil.flatMap((until, shard) => (until === Number.NEGATIVE_INFINITY ? [shard] : []));
+
+test('alone: every free shard is within reach; nothing to give or ask', () => {
+  const plan = planBalance([free(), free(), free()], me, now, LD);
+  assert.deepEqual(plan.live, [me]);
+  assert.deepEqual([plan.fairMin, plan.fairMax], [3, 3]);
+  assert.deepEqual(reachable(plan), [0, 1, 2]);
+  assert.equal(plan.giveAway, undefined);
+  assert.equal(plan.askFor, undefined);
+  assert.equal(plan.nextChangeAt, inf);
+});
+
+test('at the fair share: free shards stay out of reach', () => {
+  const plan = planBalance([ours(), ours(), theirs('b_2'), theirs('b_2'), free()], me, now, LD);
+  assert.deepEqual(plan.live, ['b_2', me]);
+  assert.deepEqual([plan.fairMin, plan.fairMax], [2, 3]);
+  assert.deepEqual(reachable(plan), [4], 'one below the ceiling: one more');
+  const full = planBalance([ours(), ours(), ours(), theirs('b_2'), free()], me, now, LD);
+  assert.deepEqual(reachable(full), [], 'at the ceiling: none');
+});
+
+test('only as many free shards as the share allows, the ones preferred for us first', () => {
+  const views = [theirs('b_2'), free(), free({ preferredHolder: me }), free(), theirs('c_3'), theirs('c_3')];
+  const plan = planBalance(views, me, now, LD);
+  assert.deepEqual([plan.fairMin, plan.fairMax], [2, 2]);
+  assert.deepEqual(reachable(plan), [1, 2].sort(), 'two, the preferred one and the lowest');
+  assert.equal(plan.holdOffUntil[3], inf);
+  const one = planBalance([ours(), free(), free({ preferredHolder: me }), theirs('b_2')], me, now, LD);
+  assert.deepEqual(reachable(one), [2], 'room for one: the preferred one, though not the lowest');
+});
+
+test('an expired shard counts as free and its holder as gone; the expiry is the next change', () => {
+  const views = [theirs('b_2', { expiresAt: now }), theirs('b_2', { expiresAt: now + 700 }), free()];
+  const plan = planBalance(views, me, now, LD);
+  assert.deepEqual(plan.live, ['b_2', me], 'b_2 still holds shard 1');
+  assert.deepEqual(reachable(plan), [0, 2]);
+  assert.equal(plan.nextChangeAt, now + 700);
+  const later = planBalance(views, me, now + 700, LD);
+  assert.deepEqual(later.live, [me]);
+  assert.deepEqual(reachable(later), [0, 1, 2]);
+});
+
+test('a released shard preferred for another replica is left to it for one lease duration', () => {
+  const views = [free({ preferredHolder: 'b_2', changedAt: now - 1_000 }), free()];
+  const plan = planBalance(views, me, now, LD);
+  assert.deepEqual(plan.live, ['b_2', me], 'the preferred replica is alive');
+  assert.equal(plan.holdOffUntil[0], inf);
+  assert.deepEqual(reachable(plan), [1]);
+  assert.equal(plan.nextChangeAt, now - 1_000 + LD);
+  // Its time is up: the lowest free shard again, within a share of one (b_2 still counts as alive).
+  const after = planBalance(views, me, now - 1_000 + LD, LD);
+  assert.deepEqual(reachable(after), [0]);
+  // Held (not released) with a preference for another: not ours to take, nor to hold back.
+  const held = planBalance([theirs('c_3', { preferredHolder: 'b_2' })], me, now, LD);
+  assert.deepEqual(reachable(held), []);
+});
+
+test('unknown shards and shards we lead are never planned for', () => {
+  const plan = planBalance([free({ known: false }), ours(), free()], me, now, LD);
+  assert.deepEqual(reachable(plan), [2]);
+  assert.deepEqual(plan.mine, [1]);
+});
+
+test('below the floor with nothing free: ask the busiest replica for its lowest shard without a preference', () => {
+  const views = [
+    theirs('b_2'),
+    theirs('c_3', { preferredHolder: 'd_4' }),
+    theirs('c_3'),
+    theirs('c_3'),
+    theirs('b_2'),
+    theirs('c_3'),
+  ];
+  const plan = planBalance(views, me, now, LD);
+  assert.deepEqual(plan.live, ['b_2', 'c_3', 'd_4', me]);
+  assert.deepEqual([plan.fairMin, plan.fairMax], [1, 2]);
+  assert.equal(plan.askFor, 2, 'c_3 holds 4; its shard 1 already has a preference');
+  // Ties: the replica met first, by lowest shard.
+  const tie = planBalance([theirs('c_3'), theirs('b_2'), theirs('b_2'), theirs('c_3')], me, now, LD);
+  assert.equal(tie.askFor, 0);
+});
+
+test('no asking while a request of ours stands, while something is free, or at the floor', () => {
+  const busy = [theirs('b_2'), theirs('b_2'), theirs('b_2')];
+  assert.equal(planBalance(busy, me, now, LD).askFor, 0);
+  const pending = [theirs('b_2', { preferredHolder: me }), theirs('b_2'), theirs('b_2')];
+  assert.equal(planBalance(pending, me, now, LD).askFor, undefined, 'our request is still pending');
+  const freeOne = [theirs('b_2'), theirs('b_2'), free()];
+  assert.equal(planBalance(freeOne, me, now, LD).askFor, undefined, 'take the free one instead');
+  const atFloor = [ours(), theirs('b_2'), theirs('b_2')];
+  assert.equal(planBalance(atFloor, me, now, LD).askFor, undefined, 'one of three is the floor');
+  const even = [theirs('b_2'), theirs('c_3')];
+  assert.equal(planBalance(even, me, now, LD).askFor, undefined, 'nobody is above the floor (0)');
+});
+
+test('above the floor: give the shard another replica is preferred on; at the floor, keep it', () => {
+  const views = [ours(), ours({ preferredHolder: 'b_2' }), ours(), free({ preferredHolder: 'b_2' })];
+  const plan = planBalance(views, me, now, LD);
+  assert.deepEqual([plan.fairMin, plan.fairMax], [2, 2]);
+  assert.equal(plan.giveAway, 1);
+  const aboveFloor = planBalance([ours(), ours({ preferredHolder: 'b_2' }), theirs('c_3')], me, now, LD);
+  assert.deepEqual([aboveFloor.fairMin, aboveFloor.mine.length], [1, 2]);
+  assert.equal(aboveFloor.giveAway, 1);
+  const keep = planBalance([ours({ preferredHolder: 'b_2' }), theirs('c_3'), theirs('c_3')], me, now, LD);
+  assert.equal(keep.giveAway, undefined, 'one shard of three replicas is the floor');
+  const ownPreference = planBalance([ours({ preferredHolder: me }), ours()], me, now, LD);
+  assert.equal(ownPreference.giveAway, undefined);
+});
