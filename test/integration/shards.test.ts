@@ -1,0 +1,262 @@
+// Sharded leadership against the real apiserver: sidecar processes with SHARDS set share the shard Leases,
+// balance themselves as replicas come and go, and a /shards client that acts on each "held" answer until
+// send + validForMs never acts for two replicas on one shard. Bounds come from support/sidecar.ts timings.
+import assert from 'node:assert/strict';
+import { type TestContext, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1PolicyRule } from '@kubernetes/client-node';
+import { addWindow, nowNs, overlaps, type Window } from '../support/acting-windows.ts';
+import {
+  createNamespace,
+  createServiceAccount,
+  serviceAccountKubeconfig,
+  sidecarRules,
+} from '../support/cluster.ts';
+import { LeaseRecorder } from '../support/lease-recorder.ts';
+import { SidecarProcess, testTimings, waitUntil } from '../support/sidecar.ts';
+
+const leaseDurationMs = testTimings.leaseDurationSeconds * 1000;
+const shardCount = 6;
+
+interface ShardsBody {
+  identity: string;
+  mine: number[];
+  live: string[];
+  shards: { shard: number; isLeader: boolean; validForMs: number; holder: string; lease: string }[];
+}
+
+/** Asks one sidecar's /shards every 20 ms and records, per shard, when a client may act on its answers. */
+class ShardPoller {
+  readonly sidecar: SidecarProcess;
+  readonly windows = new Map<number, Window[]>();
+  latest: ShardsBody | undefined;
+  #stopped = false;
+  readonly #loop: Promise<void>;
+
+  constructor(sidecar: SidecarProcess) {
+    this.sidecar = sidecar;
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      const sent = nowNs();
+      try {
+        const response = await fetch(`${this.sidecar.url}/shards`, { signal: AbortSignal.timeout(2_000) });
+        const received = nowNs();
+        if (response.ok) {
+          this.latest = (await response.json()) as ShardsBody;
+          for (const item of this.latest.shards) {
+            if (!item.isLeader || item.validForMs <= 0) continue;
+            const list = this.windows.get(item.shard) ?? [];
+            const end = sent + BigInt(item.validForMs) * 1_000_000n;
+            addWindow(list, { replica: this.sidecar.podName, start: received, end });
+            this.windows.set(item.shard, list);
+          }
+        }
+      } catch {
+        this.latest = undefined; // down or stopped: it holds nothing we may count on
+      }
+      await sleep(20);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#loop;
+  }
+}
+
+/** A namespace whose ServiceAccount may use the shard Leases (and `extraLeases`), and its sidecars. */
+async function shardGroup(t: TestContext, leaseName: string, extraLeases: string[] = []) {
+  const namespace = await createNamespace('shards');
+  const names = [...Array.from({ length: shardCount }, (_, i) => `${leaseName}-${i}`), ...extraLeases];
+  const [byName, ...others] = sidecarRules(leaseName);
+  await createServiceAccount(namespace, 'sidecar', [
+    { ...(byName as V1PolicyRule), resourceNames: names },
+    ...others,
+  ]);
+  const kubeconfig = await serviceAccountKubeconfig(namespace, 'sidecar');
+  const recorders = names.slice(0, shardCount).map((name) => new LeaseRecorder(namespace, name));
+  const sidecars: SidecarProcess[] = [];
+  const pollers: ShardPoller[] = [];
+  const add = async (podName: string) => {
+    const sidecar = await SidecarProcess.start({
+      namespace,
+      leaseName,
+      podName,
+      kubeconfig,
+      env: { SHARDS: String(shardCount) },
+    });
+    sidecars.push(sidecar);
+    pollers.push(new ShardPoller(sidecar));
+    return sidecar;
+  };
+  t.after(async () => {
+    await Promise.all(recorders.map((r) => r.stop()));
+    await Promise.all(pollers.map((p) => p.stop()));
+    await Promise.all(sidecars.map((s) => s.stop('SIGKILL')));
+  });
+  /** The held shards of each sidecar still answering, once every shard is held by exactly one of them. */
+  const assignment = (): Map<string, number[]> | undefined => {
+    const byShard = new Map<number, string[]>();
+    const bySidecar = new Map<string, number[]>();
+    for (const poller of pollers) {
+      const body = poller.latest;
+      if (!body || poller.sidecar.child.exitCode !== null || poller.sidecar.child.signalCode !== null)
+        continue;
+      bySidecar.set(poller.sidecar.podName, body.mine);
+      for (const shard of body.mine)
+        byShard.set(shard, [...(byShard.get(shard) ?? []), poller.sidecar.podName]);
+    }
+    const complete = Array.from({ length: shardCount }, (_, i) => byShard.get(i)?.length === 1).every(
+      Boolean,
+    );
+    return complete ? bySidecar : undefined;
+  };
+  /** The assignment once each of `replicas` holds within `slack` shards of N / replicas. */
+  const balanced = (replicas: number, slack = 1) => {
+    const held = assignment();
+    if (!held || held.size !== replicas) return undefined;
+    const fair = shardCount / replicas;
+    return [...held.values()].every((mine) => Math.abs(mine.length - fair) <= slack) ? held : undefined;
+  };
+  return { namespace, kubeconfig, recorders, sidecars, pollers, add, assignment, balanced };
+}
+
+test('six shards: one replica takes all, three share two each, a crash and a stop are rebalanced, no shard acted on twice', async (t) => {
+  const group = await shardGroup(t, 'sharded');
+  const first = await group.add('replica-0');
+  const all = await waitUntil(
+    'replica-0 holding every shard',
+    async () => {
+      const held = group.assignment();
+      return held?.get('replica-0')?.length === shardCount ? held : undefined;
+    },
+    leaseDurationMs,
+  );
+  assert.deepEqual(all.get('replica-0'), [0, 1, 2, 3, 4, 5]);
+  assert.equal(first.podName, 'replica-0');
+
+  // Scale 1 → 3: the newcomers ask, replica-0 hands shards over one at a time.
+  let changedAt = performance.now();
+  await Promise.all([group.add('replica-1'), group.add('replica-2')]);
+  await waitUntil(
+    'three replicas within one shard of fair',
+    async () => group.balanced(3),
+    2 * leaseDurationMs,
+  );
+  const scaleUpMs = performance.now() - changedAt;
+  await waitUntil(
+    'two shards each, no move under way',
+    async () => group.balanced(3, 0),
+    2 * leaseDurationMs,
+  );
+
+  // SIGKILL: each of the victim's shards is owned again within 1 s of its expiry (LD after its last
+  // renewal, as this test's own watch saw it), then the shards are shared within one of fair.
+  const named = (podName: string) => group.sidecars.find((s) => s.podName === podName) as SidecarProcess;
+  const victim = named('replica-1');
+  // The Lease states our own watch saw (bookmarks carry none).
+  const states = (shard: number) =>
+    (group.recorders[shard] as LeaseRecorder).events.filter(
+      (e) => e.type === 'ADDED' || e.type === 'MODIFIED',
+    );
+  const victimShards = group.recorders.flatMap((_, shard) =>
+    states(shard).at(-1)?.holderIdentity.startsWith('replica-1_') ? [shard] : [],
+  );
+  assert.equal(victimShards.length, 2);
+  await victim.stop('SIGKILL');
+  await waitUntil(
+    'every shard owned again after the crash',
+    async () => group.assignment(),
+    2 * leaseDurationMs,
+  );
+  const takenOver = (shard: number) => {
+    const holder = states(shard).at(-1)?.holderIdentity ?? '';
+    return holder !== '' && !holder.startsWith('replica-1_');
+  };
+  await waitUntil(
+    'our own watch seeing the takeovers',
+    async () => victimShards.every(takenOver) || undefined,
+    1_000,
+  );
+  let takeoverMs = 0;
+  for (const shard of victimShards) {
+    const events = states(shard);
+    const taken = events.findLastIndex(
+      (e) => e.holderIdentity !== '' && !e.holderIdentity.startsWith('replica-1_'),
+    );
+    const lastRenewal = events.slice(0, taken).findLast((e) => e.holderIdentity.startsWith('replica-1_'));
+    assert.ok(taken >= 0 && lastRenewal, `shard ${shard}: renewed by the victim, then taken by another`);
+    const beyondLD = (events[taken]?.at ?? 0) - lastRenewal.at - leaseDurationMs;
+    assert.ok(beyondLD <= 1_000, `shard ${shard} owned again ${Math.round(beyondLD)} ms after its expiry`);
+    takeoverMs = Math.max(takeoverMs, beyondLD);
+  }
+  await waitUntil(
+    'two replicas within one shard of fair',
+    async () => group.balanced(2),
+    2 * leaseDurationMs,
+  );
+
+  // SIGTERM: the stopping replica releases its shards; the last one takes them at once.
+  changedAt = performance.now();
+  await named('replica-2').stop('SIGTERM');
+  const last = await waitUntil(
+    'replica-0 holding every shard again',
+    async () => group.balanced(1),
+    leaseDurationMs,
+  );
+  const scaleDownMs = performance.now() - changedAt;
+  assert.equal(last.get('replica-0')?.length, shardCount);
+  assert.ok(
+    scaleDownMs < leaseDurationMs / 2,
+    `released shards taken at once, not at expiry (${scaleDownMs} ms)`,
+  );
+
+  await Promise.all(group.pollers.map((p) => p.stop()));
+  for (let shard = 0; shard < shardCount; shard++) {
+    const windows = group.pollers.flatMap((p) => p.windows.get(shard) ?? []);
+    assert.ok(windows.length > 0, `shard ${shard} was acted on`);
+    assert.deepEqual(overlaps(windows), [], `shard ${shard}: two replicas acted at once`);
+  }
+  t.diagnostic(
+    `scale-up 1→3 balanced in ${Math.round(scaleUpMs)} ms; crash: owned again ${Math.round(takeoverMs)} ms after expiry; ` +
+      `scale-down 2→1 in ${Math.round(scaleDownMs)} ms`,
+  );
+});
+
+test('a sharded sidecar refuses the single-Lease routes; a single one refuses /shards; bad shard numbers', async (t) => {
+  const group = await shardGroup(t, 'routes', ['routes-single']);
+  const sharded = await group.add('replica-0');
+  const leader = await fetch(`${sharded.url}/leader`);
+  assert.equal(leader.status, 409);
+  assert.equal(((await leader.json()) as { code: string }).code, 'LEASEHOLD_SHARDED');
+  const missing = await fetch(`${sharded.url}/shards?shard=${shardCount}`);
+  assert.equal(missing.status, 404);
+  assert.equal(((await missing.json()) as { code: string }).code, 'LEASEHOLD_NO_SUCH_SHARD');
+  const one = await waitUntil(
+    'shard 2 held',
+    async () => {
+      const body = (await (await fetch(`${sharded.url}/shards?shard=2`)).json()) as ShardsBody;
+      return body.shards[0]?.isLeader ? body : undefined;
+    },
+    leaseDurationMs,
+  );
+  assert.deepEqual(
+    one.shards.map((s) => [s.shard, s.lease.endsWith('/routes-2')]),
+    [[2, true]],
+  );
+  assert.ok((one.shards[0]?.validForMs ?? 0) <= 500, 'a session-less answer promises at most 0.5 s');
+
+  const single = await SidecarProcess.start({
+    namespace: group.namespace,
+    leaseName: 'routes-single',
+    podName: 'single',
+    kubeconfig: group.kubeconfig,
+  });
+  t.after(() => single.stop('SIGKILL'));
+  const refused = await fetch(`${single.url}/shards`);
+  assert.equal(refused.status, 409);
+  assert.equal(((await refused.json()) as { code: string }).code, 'LEASEHOLD_NOT_SHARDED');
+});
