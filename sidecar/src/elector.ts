@@ -78,6 +78,8 @@ export interface LeaseView {
   leading: boolean;
   /** Read from the API at least once. */
   known: boolean;
+  /** The Lease's annotations as last seen. */
+  annotations: Readonly<Record<string, string>>;
 }
 
 /**
@@ -97,6 +99,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
   readonly #random: () => number;
   readonly #yieldToPreferred: boolean;
   readonly #preferenceAnnotation: string | undefined;
+  readonly #acquireAnnotations: Readonly<Record<string, string>>;
   // Stryker disable next-line StringLiteral: equivalent, #publish() sets the role before anyone reads it
   #role: Role = 'starting';
   #version = 0;
@@ -128,6 +131,8 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
      * drops unless its CoordinatedLeaderElection gate is on); an acquisition removes it.
      */
     preferenceAnnotation?: string;
+    /** Annotations written with every acquisition and creation of the Lease (a shard set's count). */
+    acquireAnnotations?: Record<string, string>;
   }) {
     super();
     this.#config = options.config;
@@ -139,6 +144,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     this.#random = options.random ?? Math.random;
     this.#yieldToPreferred = options.yieldToPreferred ?? true;
     this.#preferenceAnnotation = options.preferenceAnnotation;
+    this.#acquireAnnotations = options.acquireAnnotations ?? {};
     this.#state = {
       identity: options.config.identity,
       leaseDurationSeconds: options.config.leaseDurationSeconds,
@@ -193,6 +199,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
       changedAt: observation?.changedAt ?? Number.NEGATIVE_INFINITY,
       leading,
       known: observation !== undefined,
+      annotations: (observation?.lease?.metadata?.annotations ?? {}) as Record<string, string>,
     };
   }
 
@@ -355,16 +362,17 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     try {
       if (create) {
         const { leaseName: name, namespace } = this.#config;
+        const annotations = this.#acquireAnnotations;
         const lease = {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name, namespace },
+          metadata: { name, namespace, ...(Object.keys(annotations).length > 0 ? { annotations } : {}) },
           spec,
         };
         return await this.#api.create(lease, timeoutMs);
       }
       const lease = withSpec(observation.lease as RawLease, spec);
-      return await this.#api.replace(acquiring ? this.#withoutPreference(lease) : lease, timeoutMs);
+      return await this.#api.replace(acquiring ? this.#settled(lease) : lease, timeoutMs);
     } catch (err) {
       const status = err instanceof KubernetesApiError ? err.httpStatus : undefined;
       if (status === 409) {
@@ -383,13 +391,17 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     }
   }
 
-  /** An acquisition settles the preference annotation, as it settles spec.preferredHolder. */
-  #withoutPreference(lease: RawLease): RawLease {
-    const annotations = lease.metadata?.annotations as Record<string, string> | undefined;
+  /**
+   * An acquisition settles the preference annotation, as it settles spec.preferredHolder, and writes the
+   * acquisition annotations.
+   */
+  #settled(lease: RawLease): RawLease {
+    const annotations = (lease.metadata?.annotations ?? {}) as Record<string, string>;
     const key = this.#preferenceAnnotation;
-    if (key === undefined || annotations?.[key] === undefined) return lease;
-    const { [key]: _settled, ...rest } = annotations;
-    return { ...lease, metadata: { ...lease.metadata, annotations: rest } };
+    const kept = Object.fromEntries(Object.entries(annotations).filter(([name]) => name !== key));
+    const next = { ...kept, ...this.#acquireAnnotations };
+    if (Object.keys(next).length === 0 && lease.metadata?.annotations === undefined) return lease;
+    return { ...lease, metadata: { ...lease.metadata, annotations: next } };
   }
 
   // ---- letting go ---------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ export const errorCatalogue = {
     message: 'this sidecar holds one Lease (SHARDS unset): ask GET /leader',
   },
   LEASEHOLD_NO_SUCH_SHARD: { status: 404, message: 'no such shard' },
+  LEASEHOLD_SHARD_COUNT_MISMATCH: { status: 0, message: 'shard Leases of another shard count are held' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -110,7 +110,7 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
     source,
     registry: metrics.registry,
     lease: `${config.namespace}/${config.leaseName}`,
-    lastApiError: () => lastApiError,
+    lastApiError: () => shards?.problem() ?? lastApiError,
     logger: log,
     clock,
   };

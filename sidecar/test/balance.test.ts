@@ -2,7 +2,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LeaseView } from '../src/elector.ts';
-import { planBalance } from '../src/shards/balance.ts';
+import { planBalance as plan, shardCountAnnotation } from '../src/shards/balance.ts';
+
+/** Plans over `views`, each shard held by another replica annotated with its count (N unless it says). */
+function planBalance(
+  views: readonly (LeaseView & { count?: number })[],
+  identity: string,
+  at: number,
+  leaseDurationMs: number,
+) {
+  const annotated = views.map(({ count, ...view }) =>
+    view.holder !== '' && !view.leading
+      ? { ...view, annotations: { [shardCountAnnotation]: String(count ?? views.length) } }
+      : view,
+  );
+  return plan(annotated, identity, at, leaseDurationMs);
+}
 
 const me = 'me_1';
 const LD = 15_000;
@@ -16,10 +31,14 @@ const free = (extra: Partial<LeaseView> = {}): LeaseView => ({
   changedAt: 50_000,
   leading: false,
   known: true,
+  annotations: {},
   ...extra,
 });
-const theirs = (holder: string, extra: Partial<LeaseView> = {}) =>
-  free({ holder, expiresAt: now + 5_000, ...extra });
+/** Held by another replica; written with `count` shards (the count of the test's views, unless given). */
+const theirs = (holder: string, extra: Partial<LeaseView> = {}, count?: number) => ({
+  ...free({ holder, expiresAt: now + 5_000, ...extra }),
+  count,
+});
 const ours = (extra: Partial<LeaseView> = {}) => free({ holder: me, leading: true, ...extra });
 const reachable = (plan: { holdOffUntil: number[] }) =>
   plan.holdOffUntil.flatMap((until, shard) => (until === Number.NEGATIVE_INFINITY ? [shard] : []));
@@ -128,4 +147,25 @@ test('above the floor: give the shard another replica is preferred on; at the fl
   assert.equal(keep.giveAway, undefined, 'one shard of three replicas is the floor');
   const ownPreference = planBalance([ours({ preferredHolder: me }), ours()], me, now, LD);
   assert.equal(ownPreference.giveAway, undefined);
+});
+
+test('another shard count on a held shard: acquire nothing, give nothing, ask nothing; expired, it no longer counts', () => {
+  const views = [ours({ preferredHolder: 'b_2' }), ours(), free(), theirs('b_2', {}, 6)];
+  const mismatched = planBalance(views, me, now, LD);
+  assert.equal(mismatched.countMismatch, '6');
+  assert.deepEqual(reachable(mismatched), []);
+  assert.equal(mismatched.giveAway, undefined);
+  const asking = planBalance([theirs('b_2'), theirs('b_2'), theirs('b_2', {}, 8)], me, now, LD);
+  assert.equal(asking.countMismatch, '8');
+  assert.equal(asking.askFor, undefined);
+  const unannotated = plan([free({ holder: 'b_2', expiresAt: now + 1 }), free()], me, now, LD);
+  assert.equal(unannotated.countMismatch, 'none', 'a held shard without the annotation is not trusted');
+  const stale = [free(), free(), theirs('b_2', {}, 6)];
+  assert.deepEqual(reachable(planBalance(stale, me, now, LD)), []);
+  const expired = planBalance(stale, me, now + 5_000, LD);
+  assert.equal(expired.countMismatch, undefined);
+  assert.deepEqual(reachable(expired), [0, 1, 2]);
+  const same = planBalance([ours(), theirs('b_2'), free()], me, now, LD);
+  assert.equal(same.countMismatch, undefined);
+  assert.deepEqual(reachable(same), [2]);
 });

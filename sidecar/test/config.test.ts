@@ -149,7 +149,9 @@ test('the namespace defaults to the in-cluster ServiceAccount namespace', async 
 test('SHARDS: 0 by default, up to 64; it needs leader election and room in the Lease name for "-<i>"', () => {
   assert.equal(load(base).shards, 0);
   assert.equal(load({ ...base, SHARDS: '8' }).shards, 8);
-  assert.deepEqual(problems({ ...base, SHARDS: '65' }), ['SHARDS (--shards) must be between 0 and 64, got 65']);
+  assert.deepEqual(problems({ ...base, SHARDS: '65' }), [
+    'SHARDS (--shards) must be between 0 and 64, got 65',
+  ]);
   assert.deepEqual(problems({ ...base, SHARDS: '2', ENABLE_LEADER_ELECTION: 'false' }), [
     'SHARDS needs leader election: unset it or ENABLE_LEADER_ELECTION=false, not both',
   ]);

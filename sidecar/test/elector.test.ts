@@ -459,6 +459,7 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
     logger: silentLogger,
     yieldToPreferred: false,
     preferenceAnnotation: 'example.io/preferred',
+    acquireAnnotations: { 'example.io/count': '3' },
   });
   elector.on('observed', () => observed.push(clock.nowMs));
   t.after(() => stopElector(clock, elector));
@@ -469,6 +470,7 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
     changedAt: Number.NEGATIVE_INFINITY,
     leading: false,
     known: false,
+    annotations: {},
   });
   api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 15, leaseTransitions: 1 });
   elector.holdOff(Number.POSITIVE_INFINITY);
@@ -481,6 +483,7 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
     changedAt: 1_000,
     leading: false,
     known: true,
+    annotations: {},
   });
   // Only the annotation changes: the record is the same, yet the change is announced.
   const announced = observed.length;
@@ -495,8 +498,38 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
   assert.equal(elector.isLeader(), true);
   const annotations = (api.lease?.metadata?.annotations ?? {}) as Record<string, string>;
   assert.equal(annotations['example.io/preferred'], undefined, 'settled by the acquisition');
+  assert.equal(annotations['example.io/count'], '3', 'written by the acquisition');
+  await clock.advance(2_000);
+  const renewed = (api.lease?.metadata?.annotations ?? {}) as Record<string, string>;
+  assert.equal(renewed['example.io/count'], '3', 'kept by renewals');
+  assert.ok(api.writes.length >= 2);
   assert.equal(elector.view().leading, true);
   assert.equal(elector.view().expiresAt, Number.NEGATIVE_INFINITY, 'ours: no expiry to wait for');
+});
+
+test('acquireAnnotations: a Lease the elector creates carries them; without any, no annotations are written', async (t) => {
+  const clock = new ManualClock();
+  clock.nowMs = 1_000;
+  const api = new MemoryLeaseApi(clock);
+  const elector = new Elector({
+    config: defaults,
+    api,
+    clock,
+    logger: silentLogger,
+    acquireAnnotations: { 'example.io/count': '5' },
+  });
+  t.after(() => stopElector(clock, elector));
+  elector.start();
+  await clock.advance(0);
+  assert.equal(elector.isLeader(), true);
+  assert.deepEqual(api.lease?.metadata?.annotations, { 'example.io/count': '5' });
+  const plain = setup();
+  t.after(() => stopElector(plain.clock, plain.elector));
+  plain.api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 1, leaseTransitions: 1 });
+  plain.elector.start();
+  await plain.clock.advance(2_000);
+  assert.equal(plain.elector.isLeader(), true);
+  assert.equal(plain.api.lease?.metadata?.annotations, undefined);
 });
 
 test('a preference for another replica with yieldToPreferred false: the leader keeps leading', async (t) => {

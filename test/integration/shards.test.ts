@@ -80,13 +80,13 @@ async function shardGroup(t: TestContext, leaseName: string, extraLeases: string
   const recorders = names.slice(0, shardCount).map((name) => new LeaseRecorder(namespace, name));
   const sidecars: SidecarProcess[] = [];
   const pollers: ShardPoller[] = [];
-  const add = async (podName: string) => {
+  const add = async (podName: string, shards = shardCount) => {
     const sidecar = await SidecarProcess.start({
       namespace,
       leaseName,
       podName,
       kubeconfig,
-      env: { SHARDS: String(shardCount) },
+      env: { SHARDS: String(shards) },
     });
     sidecars.push(sidecar);
     pollers.push(new ShardPoller(sidecar));
@@ -259,4 +259,46 @@ test('a sharded sidecar refuses the single-Lease routes; a single one refuses /s
   const refused = await fetch(`${single.url}/shards`);
   assert.equal(refused.status, 409);
   assert.equal(((await refused.json()) as { code: string }).code, 'LEASEHOLD_NOT_SHARDED');
+});
+
+test('another shard count: the newcomer takes nothing and is not ready while the old count holds; then it takes over', async (t) => {
+  const group = await shardGroup(t, 'recount');
+  const old = await group.add('old-0');
+  await waitUntil('old-0 holding every shard', async () => group.balanced(1, 0), leaseDurationMs);
+  const renumbered = await group.add('new-0', 4);
+  const ready = async () => {
+    const response = await fetch(`${renumbered.url}/readyz`);
+    return { status: response.status, body: (await response.json()) as { code?: string } };
+  };
+  const notReady = await waitUntil(
+    'the newcomer not ready',
+    async () => {
+      const answer = await ready();
+      return answer.status === 503 && answer.body.code ? answer : undefined;
+    },
+    leaseDurationMs,
+  );
+  assert.equal(notReady.body.code, 'LEASEHOLD_SHARD_COUNT_MISMATCH');
+  await sleep(leaseDurationMs); // a whole lease duration: still nothing taken, nothing given
+  const newcomer = group.pollers.find((p) => p.sidecar === renumbered);
+  assert.deepEqual(newcomer?.latest?.mine, []);
+  assert.equal(group.assignment()?.get('old-0')?.length, shardCount);
+  for (const shard of [0, 1, 2, 3]) {
+    const windows = group.pollers.flatMap((p) => p.windows.get(shard) ?? []);
+    assert.deepEqual(
+      windows.map((w) => w.replica).filter((r) => r !== 'old-0'),
+      [],
+      `shard ${shard}`,
+    );
+  }
+  // The old count leaves (SIGTERM releases): the new one takes its four shards at once and is ready.
+  await old.stop('SIGTERM');
+  await waitUntil(
+    'new-0 holding four shards, ready',
+    async () => {
+      const body = group.pollers.find((p) => p.sidecar === renumbered)?.latest;
+      return body?.mine.length === 4 && (await ready()).status === 200 ? body : undefined;
+    },
+    leaseDurationMs,
+  );
 });

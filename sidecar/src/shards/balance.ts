@@ -5,6 +5,9 @@
  */
 import type { LeaseView } from '../elector.ts';
 
+/** Written on every shard Lease at acquisition: the shard count of the replica that holds it. */
+export const shardCountAnnotation = 'leasehold.io/shards';
+
 export interface BalancePlan {
   /** Every replica known to be alive, this one included, sorted. */
   live: string[];
@@ -21,6 +24,11 @@ export interface BalancePlan {
   askFor: number | undefined;
   /** The next instant the plan changes by itself (an expiry, a preference running out); Infinity if none. */
   nextChangeAt: number;
+  /**
+   * Another replica holds a shard Lease written with another shard count (or none): the two would map
+   * keys to shards differently. Set, this replica acquires nothing and gives up what it holds.
+   */
+  countMismatch: string | undefined;
 }
 
 const held = (view: LeaseView, now: number): boolean =>
@@ -54,6 +62,10 @@ export function planBalance(
   const fairMin = Math.floor(shards / live.length);
   const fairMax = Math.ceil(shards / live.length);
   const mine = counts.get(identity) ?? [];
+  const foreign = views.find(
+    (view) => !view.leading && held(view, now) && view.annotations[shardCountAnnotation] !== String(shards),
+  );
+  const countMismatch = foreign && (foreign.annotations[shardCountAnnotation] ?? 'none');
 
   // Free or expired shards, those preferred for us first; preferred for another: theirs for a while.
   let nextChangeAt = Number.POSITIVE_INFINITY;
@@ -80,12 +92,13 @@ export function planBalance(
       Number(views[b]?.preferredHolder === identity) - Number(views[a]?.preferredHolder === identity) ||
       a - b,
   );
-  for (const shard of reachable.slice(0, Math.max(0, fairMax - mine.length))) {
+  const room = countMismatch === undefined ? fairMax - mine.length : 0;
+  for (const shard of reachable.slice(0, Math.max(0, room))) {
     holdOffUntil[shard] = Number.NEGATIVE_INFINITY;
   }
 
   const giveAway =
-    mine.length > fairMin
+    mine.length > fairMin && countMismatch === undefined
       ? mine.find((shard) => {
           const preferred = views[shard]?.preferredHolder;
           return preferred !== undefined && preferred !== identity;
@@ -94,7 +107,7 @@ export function planBalance(
 
   let askFor: number | undefined;
   const asking = views.some((view) => view.preferredHolder === identity && !view.leading);
-  if (mine.length < fairMin && reachable.length === 0 && !asking) {
+  if (mine.length < fairMin && reachable.length === 0 && !asking && countMismatch === undefined) {
     let busiest: number[] | undefined;
     for (const [holder, theirs] of counts) {
       if (holder === identity || theirs.length <= fairMin) continue;
@@ -102,5 +115,5 @@ export function planBalance(
     }
     askFor = busiest?.find((shard) => views[shard]?.preferredHolder === undefined);
   }
-  return { live, fairMin, fairMax, mine, holdOffUntil, giveAway, askFor, nextChangeAt };
+  return { live, fairMin, fairMax, mine, holdOffUntil, giveAway, askFor, nextChangeAt, countMismatch };
 }

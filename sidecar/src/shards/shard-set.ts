@@ -6,7 +6,7 @@ import { LeaseholdError } from '../errors.ts';
 import type { LeaseApi } from '../kube/lease-api.ts';
 import { formatMicroTime } from '../lease/micro-time.ts';
 import { PromiseLedger } from '../promise-ledger.ts';
-import { type BalancePlan, planBalance } from './balance.ts';
+import { type BalancePlan, planBalance, shardCountAnnotation } from './balance.ts';
 
 /** Names the replica a shard's holder should hand it to (spec.preferredHolder needs an apiserver gate). */
 export const preferredHolderAnnotation = 'leasehold.io/preferred-holder';
@@ -68,6 +68,7 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
         hooks: { promisesKept: () => ledger.allKept() },
         yieldToPreferred: false,
         preferenceAnnotation: preferredHolderAnnotation,
+        acquireAnnotations: { [shardCountAnnotation]: String(options.config.shards) },
       });
       elector.on('observed', () => this.#rebalanceSoon());
       elector.on('change', () => {
@@ -98,7 +99,17 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
     return this.#plan;
   }
 
-  /** A summary for the health routes: known once every shard has been read. */
+  /** Why this replica takes no shards, for /readyz; undefined when nothing stands in the way. */
+  problem(): { code: string; message: string } | undefined {
+    const other = this.#plan?.countMismatch;
+    if (other === undefined) return undefined;
+    return {
+      code: 'LEASEHOLD_SHARD_COUNT_MISMATCH',
+      message: `another replica holds shard Leases with ${other} shards, this one has ${this.shards.length}; waiting until they are released or expire`,
+    };
+  }
+
+  /** A summary for the health routes: known once every shard has been read (and the count agrees). */
   snapshot(): ElectionSnapshot {
     const snapshots = this.shards.map((shard) => shard.elector.snapshot());
     const leading = snapshots.filter((s) => s.isLeader).length;
@@ -111,7 +122,7 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
       validForMs: 0,
       leaseDurationSeconds: this.#config.leaseDurationSeconds,
       observedAt: formatMicroTime(this.#clock.wallNow()),
-      known: snapshots.every((s) => s.known),
+      known: snapshots.every((s) => s.known) && this.#plan?.countMismatch === undefined,
       version: this.#version * 1_000 + leading,
     };
   }
@@ -147,6 +158,7 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
       );
     }
     for (const shard of this.shards) shard.elector.holdOff(plan.holdOffUntil[shard.index] as number);
+    if (plan.countMismatch !== undefined) this.#standDown(plan, before);
     if (plan.giveAway !== undefined && !this.#givingAway) this.#giveAway(plan.giveAway);
     // Decide again at the plan's next change (an expiry, a preference running out), or when another ask
     // is allowed: at most one per retry period.
@@ -159,6 +171,26 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
     this.#timer?.cancel();
     if (next !== Number.POSITIVE_INFINITY) {
       this.#timer = this.#clock.setTimeout(() => this.#rebalance(), Math.max(0, next - now));
+    }
+  }
+
+  /**
+   * Two shard counts at once map keys to shards differently, so two replicas could act on one key: this
+   * one stops acting on all its shards and releases them (a pause of one lease duration), and takes none
+   * while the other count holds any.
+   */
+  #standDown(plan: BalancePlan, before: BalancePlan | undefined): void {
+    if (before?.countMismatch === undefined) {
+      this.#log.error(
+        { code: 'LEASEHOLD_SHARD_COUNT_MISMATCH', other: plan.countMismatch, shards: this.shards.length },
+        'another replica holds shard Leases of another shard count; acquiring none',
+      );
+    }
+    for (const index of plan.mine) {
+      const shard = this.shards[index] as Shard;
+      shard.elector
+        .resign(this.#config.leaseDurationSeconds * 1000)
+        .catch((err: unknown) => this.#log.warn({ err, shard: index }, 'could not release the shard'));
     }
   }
 
