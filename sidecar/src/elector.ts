@@ -70,7 +70,7 @@ export interface LeaseView {
   /** '' when free or not yet read. */
   holder: string;
   preferredHolder: string | undefined;
-  /** Monotonic time another replica's hold runs out (-Infinity: free, or ours). */
+  /** Monotonic time this replica may take the Lease over (-Infinity: now, or ours). */
   expiresAt: number;
   /** Monotonic time the record last changed. */
   changedAt: number;
@@ -107,6 +107,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
   #timer: Timer | undefined;
   #busy: Promise<void> | undefined;
   /** Poked while the loop was finishing its last decision: decide once more. */
+  // Stryker disable next-line BooleanLiteral: equivalent, every poke that starts the loop clears it first
   #pokedWhileBusy = false;
   #lettingGo: Promise<void> | undefined;
   #warnedStrategy = false;
@@ -178,6 +179,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
 
   /** No acquisition before `until` (Infinity: until told otherwise); reads and resyncs go on. */
   holdOff(until: number): void {
+    // Stryker disable next-line ConditionalExpression: equivalent, a needless poke decides the same again
     if (this.#state.holdOffUntil === until) return;
     this.#state.holdOffUntil = until;
     this.#poke();
@@ -188,10 +190,9 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     const observation = this.#state.observation;
     const record = observation?.record;
     const leading = this.#leadingNow(now) !== undefined;
-    const expiresAt =
-      observation && record?.holderIdentity && record.holderIdentity !== this.#config.identity
-        ? takeoverAt(observation, this.#config.identity, this.#state.timings.leaseDurationMs)
-        : Number.NEGATIVE_INFINITY;
+    const expiresAt = observation
+      ? takeoverAt(observation, this.#config.identity, this.#state.timings.leaseDurationMs)
+      : Number.NEGATIVE_INFINITY;
     return {
       holder: record?.holderIdentity ?? '',
       preferredHolder: this.#preferredIn(observation?.lease),
@@ -430,10 +431,8 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
   #preferredIn(lease: RawLease | undefined): string | undefined {
     if (this.#preferenceAnnotation === undefined)
       return lease ? readRecord(lease).preferredHolder : undefined;
-    const value = (lease?.metadata?.annotations as Record<string, unknown> | undefined)?.[
-      this.#preferenceAnnotation
-    ];
-    return typeof value === 'string' && value !== '' ? value : undefined;
+    const annotations = (lease?.metadata?.annotations ?? {}) as Record<string, string>;
+    return annotations[this.#preferenceAnnotation] || undefined;
   }
 
   #holdsLease(): boolean {

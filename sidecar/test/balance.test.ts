@@ -147,12 +147,15 @@ test('above the floor: give the shard another replica is preferred on; at the fl
   assert.equal(keep.giveAway, undefined, 'one shard of three replicas is the floor');
   const ownPreference = planBalance([ours({ preferredHolder: me }), ours()], me, now, LD);
   assert.equal(ownPreference.giveAway, undefined);
+  const skipOwn = [ours({ preferredHolder: me }), ours({ preferredHolder: 'b_2' }), ours(), free()];
+  assert.equal(planBalance(skipOwn, me, now, LD).giveAway, 1, 'a preference for ourselves is no request');
 });
 
 test('another shard count on a held shard: acquire nothing, give nothing, ask nothing; expired, it no longer counts', () => {
-  const views = [ours({ preferredHolder: 'b_2' }), ours(), free(), theirs('b_2', {}, 6)];
+  const views = [ours({ preferredHolder: 'b_2' }), ours(), ours(), free(), theirs('b_2', {}, 6)];
   const mismatched = planBalance(views, me, now, LD);
   assert.equal(mismatched.countMismatch, '6');
+  assert.equal(planBalance(views.slice(0, 4), me, now, LD).giveAway, 0, 'without the other count: given');
   assert.deepEqual(reachable(mismatched), []);
   assert.equal(mismatched.giveAway, undefined);
   const asking = planBalance([theirs('b_2'), theirs('b_2'), theirs('b_2', {}, 8)], me, now, LD);
@@ -168,4 +171,39 @@ test('another shard count on a held shard: acquire nothing, give nothing, ask no
   const same = planBalance([ours(), theirs('b_2'), free()], me, now, LD);
   assert.equal(same.countMismatch, undefined);
   assert.deepEqual(reachable(same), [2]);
+});
+
+test('a released shard is held for its preferred replica only while it is recent and names another', () => {
+  const recent = now - 1_000;
+  const views = [
+    free({ preferredHolder: 'b_2', changedAt: recent }),
+    free({ preferredHolder: me, changedAt: recent }),
+    free({ holder: 'c_3', expiresAt: now - 1, preferredHolder: 'b_2', changedAt: recent }),
+    free({ changedAt: recent }),
+  ];
+  const plan = planBalance(views, me, now, LD);
+  assert.deepEqual(plan.live, ['b_2', me], 'c_3 has expired');
+  assert.deepEqual([plan.holdOffUntil[0], plan.nextChangeAt], [inf, recent + LD]);
+  assert.deepEqual(reachable(plan), [1, 2], 'ours first, then an expired one whatever it prefers');
+});
+
+test('a vanished holder (holder empty, expiry ahead) is neither alive nor counted', () => {
+  const plan = planBalance([free({ expiresAt: now + 3_000 }), free()], me, now, LD);
+  assert.deepEqual(plan.live, [me]);
+  assert.deepEqual(reachable(plan), [0, 1], 'the elector itself waits for the expiry');
+});
+
+test('below the floor with a shard not yet read: nobody above the floor, so nobody is asked', () => {
+  const plan = planBalance([theirs('b_2'), theirs('c_3'), free({ known: false })], me, now, LD);
+  assert.deepEqual([plan.fairMin, plan.mine.length], [1, 0]);
+  assert.equal(plan.askFor, undefined);
+});
+
+test('within the room left: the lowest free shards, a preferred one first wherever it is', () => {
+  const five = [theirs('b_2'), free(), free(), free(), free({ preferredHolder: me })];
+  const plan = planBalance(five, me, now, LD);
+  assert.deepEqual([plan.fairMax, plan.mine.length], [3, 0]);
+  assert.deepEqual(reachable(plan), [1, 2, 4]);
+  const lowest = planBalance([theirs('b_2'), free(), free(), free(), free()], me, now, LD);
+  assert.deepEqual(reachable(lowest), [1, 2, 3]);
 });

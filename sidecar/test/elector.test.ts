@@ -493,12 +493,22 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
   assert.equal(elector.view().preferredHolder, 'me_1');
   assert.equal(elector.view().changedAt, 1_000, 'the record itself did not change');
   assert.equal(observed.length, announced + 1);
+  // A write that changes neither the record nor the preference announces nothing; an empty one is none.
+  api.externalAnnotate({ 'example.io/other': 'x' });
+  await clock.advance(0);
+  assert.equal(observed.length, announced + 1);
+  api.externalAnnotate({ 'example.io/preferred': '' });
+  await clock.advance(0);
+  assert.equal(elector.view().preferredHolder, undefined);
+  api.externalAnnotate({ 'example.io/preferred': 'me_1' });
+  await clock.advance(0);
   elector.holdOff(Number.NEGATIVE_INFINITY);
   await clock.advance(14_000);
   assert.equal(elector.isLeader(), true);
   const annotations = (api.lease?.metadata?.annotations ?? {}) as Record<string, string>;
   assert.equal(annotations['example.io/preferred'], undefined, 'settled by the acquisition');
   assert.equal(annotations['example.io/count'], '3', 'written by the acquisition');
+  assert.equal(annotations['example.io/other'], 'x', 'other annotations are kept');
   await clock.advance(2_000);
   const renewed = (api.lease?.metadata?.annotations ?? {}) as Record<string, string>;
   assert.equal(renewed['example.io/count'], '3', 'kept by renewals');
@@ -523,6 +533,28 @@ test('acquireAnnotations: a Lease the elector creates carries them; without any,
   await clock.advance(0);
   assert.equal(elector.isLeader(), true);
   assert.deepEqual(api.lease?.metadata?.annotations, { 'example.io/count': '5' });
+  // Taken over from another holder whose Lease has no annotations: written by the update too.
+  const api2 = new MemoryLeaseApi(clock);
+  api2.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 1, leaseTransitions: 1 });
+  const taker = new Elector({
+    config: defaults,
+    api: api2,
+    clock,
+    logger: silentLogger,
+    acquireAnnotations: { 'example.io/count': '5' },
+  });
+  t.after(() => stopElector(clock, taker));
+  taker.start();
+  await clock.advance(2_000);
+  assert.equal(taker.isLeader(), true);
+  assert.deepEqual(api2.lease?.metadata?.annotations, { 'example.io/count': '5' });
+  // Without acquireAnnotations nothing is added, neither by a creation nor by a takeover.
+  const created = setup();
+  t.after(() => stopElector(created.clock, created.elector));
+  created.elector.start();
+  await created.clock.advance(0);
+  assert.equal(created.elector.isLeader(), true);
+  assert.equal(created.api.lease?.metadata?.annotations, undefined);
   const plain = setup();
   t.after(() => stopElector(plain.clock, plain.elector));
   plain.api.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 1, leaseTransitions: 1 });
@@ -551,6 +583,27 @@ test('a preference for another replica with yieldToPreferred false: the leader k
   assert.equal(elector.isLeader(), true);
   assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
   assert.equal(elector.view().preferredHolder, 'other_2', 'read from the spec without an annotation');
+  // Renewals keep a preference (an annotation here): only an acquisition settles it.
+  const api2 = new MemoryLeaseApi(clock);
+  const annotated = new Elector({
+    config: defaults,
+    api: api2,
+    clock,
+    logger: silentLogger,
+    yieldToPreferred: false,
+    preferenceAnnotation: 'example.io/preferred',
+  });
+  t.after(() => stopElector(clock, annotated));
+  annotated.start();
+  await clock.advance(0);
+  api2.externalAnnotate({ 'example.io/preferred': 'other_2' });
+  const writes = api2.writes.length;
+  await clock.advance(6_000);
+  assert.ok(api2.writes.length > writes, 'renewed meanwhile');
+  const kept = (api2.lease?.metadata?.annotations ?? {}) as Record<string, string>;
+  assert.equal(kept['example.io/preferred'], 'other_2');
+  assert.equal(annotated.isLeader(), true);
+  assert.equal(annotated.view().preferredHolder, 'other_2');
 });
 
 test('a follower whose watch died silently re-reads the Lease after 2 x LD', async (t) => {
