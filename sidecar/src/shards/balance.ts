@@ -108,7 +108,7 @@ export function planBalance(
   const asking = views.some((view) => view.preferredHolder === identity && !view.leading);
   if (mine.length < fairMin && reachable.length === 0 && !asking && countMismatch === undefined) {
     let busiest: number[] | undefined;
-    for (const [holder, theirs] of counts) {
+    for (const theirs of counts.values()) {
       // (This replica is below the floor here, so it is never the busiest.)
       if (theirs.length <= fairMin) continue;
       if (!busiest || theirs.length > busiest.length) busiest = theirs;
