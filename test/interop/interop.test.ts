@@ -141,7 +141,7 @@ test('checker: never two candidates acting at once across client-go and Leasehol
   const files = (await readdir(env.recordDir))
     .filter((f) => f.endsWith('.jsonl'))
     .map((f) => join(env.recordDir, f));
-  const report = await checkRecords(files, process.hrtime.bigint());
+  const report = await checkRecords(files);
   const kinds = new Set(report.intervals.map((i) => kindOf(i.replica)));
   assert.deepEqual([...kinds].sort(), ['client-go', 'leasehold']);
   assert.deepEqual(report.violations, [], [...report.violations, ...report.details].join('\n'));
