@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import { type ElectionSnapshot, Elector, type ElectorConfig } from '../elector.ts';
+import { type ElectionSnapshot, Elector, type ElectorConfig, electionTimings } from '../elector.ts';
 import { LeaseholdError } from '../errors.ts';
 import type { LeaseApi } from '../kube/lease-api.ts';
 import { formatMicroTime } from '../lease/micro-time.ts';
+import { requestTimeoutMs } from '../lease/protocol.ts';
 import { PromiseLedger } from '../promise-ledger.ts';
 import { type BalancePlan, planBalance, shardCountAnnotation } from './balance.ts';
 
@@ -112,7 +113,6 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
   /** A summary for the health routes: known once every shard has been read (and the count agrees). */
   snapshot(): ElectionSnapshot {
     const snapshots = this.shards.map((shard) => shard.elector.snapshot());
-    const leading = snapshots.filter((s) => s.isLeader).length;
     return {
       role: snapshots.some((s) => s.role === 'leader' && !s.isLeader) ? 'leader' : 'follower',
       identity: this.#config.identity,
@@ -123,7 +123,7 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
       leaseDurationSeconds: this.#config.leaseDurationSeconds,
       observedAt: formatMicroTime(this.#clock.wallNow()),
       known: snapshots.every((s) => s.known) && this.#plan?.countMismatch === undefined,
-      version: this.#version * 1_000 + leading,
+      version: this.#version,
     };
   }
 
@@ -211,7 +211,7 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
   #ask(index: number): void {
     this.#lastAskAt = this.#clock.now();
     const api = this.#apis[index] as LeaseApi;
-    const timeoutMs = Math.max(1, Math.floor((this.#config.renewDeadlineSeconds * 1000) / 2));
+    const timeoutMs = requestTimeoutMs(electionTimings(this.#config));
     this.#log.info({ shard: index }, 'asking for a shard');
     this.#asking = (async () => {
       const lease = await api.get(timeoutMs);
