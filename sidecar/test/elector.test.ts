@@ -2,7 +2,7 @@
 // the election engine and fails when that guard is removed. The rules themselves are table-tested in
 // protocol.test.ts; the same behaviour against a real apiserver is in test/integration.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { Elector, type ElectorConfig } from '../src/elector.ts';
 import type { ElectorHooks } from '../src/elector-hooks.ts';
 import {
@@ -38,6 +38,18 @@ function setup(hooks: Partial<ElectorHooks> = {}, config: Partial<ElectorConfig>
     logger: silentLogger,
     hooks,
   });
+  return { clock, api, elector };
+}
+
+/** An elector with `options` on its own in-memory Lease (on `clock` if given), stopped after the test. */
+function electorWith(
+  t: TestContext,
+  options: Partial<ConstructorParameters<typeof Elector>[0]>,
+  clock = new ManualClock(),
+) {
+  const api = new MemoryLeaseApi(clock);
+  const elector = new Elector({ config: defaults, api, clock, logger: silentLogger, ...options });
+  t.after(() => stopElector(clock, elector));
   return { clock, api, elector };
 }
 
@@ -448,21 +460,13 @@ test('held off: a free Lease is left alone until the hold-off is lifted, then ta
 });
 
 test('view(): holder, expiry of another holder, preference from the annotation; an acquisition settles it', async (t) => {
-  const clock = new ManualClock();
-  clock.nowMs = 1_000;
-  const api = new MemoryLeaseApi(clock);
-  const observed: number[] = [];
-  const elector = new Elector({
-    config: defaults,
-    api,
-    clock,
-    logger: silentLogger,
+  const { clock, api, elector } = electorWith(t, {
     yieldToPreferred: false,
     preferenceAnnotation: 'example.io/preferred',
     acquireAnnotations: { 'example.io/count': '3' },
   });
+  const observed: number[] = [];
   elector.on('observed', () => observed.push(clock.nowMs));
-  t.after(() => stopElector(clock, elector));
   assert.deepEqual(elector.view(), {
     holder: '',
     preferredHolder: undefined,
@@ -518,32 +522,15 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
 });
 
 test('acquireAnnotations: a Lease the elector creates carries them; without any, no annotations are written', async (t) => {
-  const clock = new ManualClock();
-  clock.nowMs = 1_000;
-  const api = new MemoryLeaseApi(clock);
-  const elector = new Elector({
-    config: defaults,
-    api,
-    clock,
-    logger: silentLogger,
-    acquireAnnotations: { 'example.io/count': '5' },
-  });
-  t.after(() => stopElector(clock, elector));
+  const annotations = { 'example.io/count': '5' };
+  const { clock, api, elector } = electorWith(t, { acquireAnnotations: annotations });
   elector.start();
   await clock.advance(0);
   assert.equal(elector.isLeader(), true);
   assert.deepEqual(api.lease?.metadata?.annotations, { 'example.io/count': '5' });
   // Taken over from another holder whose Lease has no annotations: written by the update too.
-  const api2 = new MemoryLeaseApi(clock);
+  const { api: api2, elector: taker } = electorWith(t, { acquireAnnotations: annotations }, clock);
   api2.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 1, leaseTransitions: 1 });
-  const taker = new Elector({
-    config: defaults,
-    api: api2,
-    clock,
-    logger: silentLogger,
-    acquireAnnotations: { 'example.io/count': '5' },
-  });
-  t.after(() => stopElector(clock, taker));
   taker.start();
   await clock.advance(2_000);
   assert.equal(taker.isLeader(), true);
@@ -565,17 +552,7 @@ test('acquireAnnotations: a Lease the elector creates carries them; without any,
 });
 
 test('a preference for another replica with yieldToPreferred false: the leader keeps leading', async (t) => {
-  const clock = new ManualClock();
-  clock.nowMs = 1_000;
-  const api = new MemoryLeaseApi(clock);
-  const elector = new Elector({
-    config: defaults,
-    api,
-    clock,
-    logger: silentLogger,
-    yieldToPreferred: false,
-  });
-  t.after(() => stopElector(clock, elector));
+  const { clock, api, elector } = electorWith(t, { yieldToPreferred: false });
   elector.start();
   await clock.advance(0);
   api.externalWrite({ preferredHolder: 'other_2' });
@@ -584,16 +561,11 @@ test('a preference for another replica with yieldToPreferred false: the leader k
   assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
   assert.equal(elector.view().preferredHolder, 'other_2', 'read from the spec without an annotation');
   // Renewals keep a preference (an annotation here): only an acquisition settles it.
-  const api2 = new MemoryLeaseApi(clock);
-  const annotated = new Elector({
-    config: defaults,
-    api: api2,
+  const { api: api2, elector: annotated } = electorWith(
+    t,
+    { yieldToPreferred: false, preferenceAnnotation: 'example.io/preferred' },
     clock,
-    logger: silentLogger,
-    yieldToPreferred: false,
-    preferenceAnnotation: 'example.io/preferred',
-  });
-  t.after(() => stopElector(clock, annotated));
+  );
   annotated.start();
   await clock.advance(0);
   api2.externalAnnotate({ 'example.io/preferred': 'other_2' });
