@@ -17,6 +17,22 @@ export interface LeaderAnswer {
   lease: string;
 }
 
+/** One shard in the sidecar's /shards answer: a LeaderAnswer with its shard number. */
+export interface ShardAnswer extends LeaderAnswer {
+  shard: number;
+}
+
+/** The sidecar's /shards answer (docs/api.md). */
+export interface ShardsAnswer {
+  identity: string;
+  count: number;
+  live: string[];
+  fairMin: number;
+  fairMax: number;
+  mine: number[];
+  shards: ShardAnswer[];
+}
+
 export interface StreamEvent {
   event: string;
   data: unknown;
@@ -43,6 +59,20 @@ export class SidecarClient {
       throw new LeaderGateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
     }
     return answer as LeaderAnswer;
+  }
+
+  /** GET /shards: every shard's answer, each "held" one a session-less promise. */
+  async shards(): Promise<ShardsAnswer> {
+    const body = (await this.#json('GET', '/shards')) as Partial<ShardsAnswer>;
+    const valid =
+      Number.isInteger(body.count) &&
+      Array.isArray(body.shards) &&
+      body.shards.length === body.count &&
+      body.shards.every(
+        (s, i) => s.shard === i && typeof s.isLeader === 'boolean' && typeof s.validForMs === 'number',
+      );
+    if (!valid) throw new LeaderGateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
+    return body as ShardsAnswer;
   }
 
   async activity(session: string, active: boolean): Promise<void> {

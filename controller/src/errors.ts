@@ -8,6 +8,8 @@ export const gateErrorMessages = {
     'the sidecar does not know this gate session (it restarted, or the stream is not open yet)',
   LEASEHOLD_GATE_INVALID_OPTION: 'invalid gate option',
   LEASEHOLD_GATE_LEADERSHIP_ENDED: 'leadership ended',
+  LEASEHOLD_GATE_SHARD_COUNT_MISMATCH:
+    "the sidecar runs another shard count than this gate was given (its SHARDS differs from the app's)",
 } as const;
 
 export type GateErrorCode = keyof typeof gateErrorMessages;

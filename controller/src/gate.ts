@@ -10,8 +10,9 @@ import {
   termEnd,
 } from './answer-rules.ts';
 import { type LeaderAnswer, SidecarClient } from './client.ts';
-import { LeaderGateError, LeadershipEndedError } from './errors.ts';
+import { LeaderGateError } from './errors.ts';
 import { retryDelayMs } from './retry.ts';
+import { runTerms, type TermSource } from './term-loop.ts';
 
 export interface LeaderGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
@@ -159,49 +160,32 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     fn: (context: LeaderContext) => Promise<void>,
     options: { signal?: AbortSignal } = {},
   ): Promise<void> {
-    const outer = options.signal;
-    while (!this.#closed && !outer?.aborted) {
-      let epoch: number;
-      try {
-        ({ epoch } = await this.waitForLeadership(outer));
-      } catch {
-        return;
-      }
-      const term = new AbortController();
-      const end = (): void => {
-        if (term.signal.aborted) return;
-        const why = termEnd(
+    const termSource: TermSource = {
+      events: this,
+      closed: () => this.#closed,
+      wait: async (signal) => (await this.waitForLeadership(signal)).epoch,
+      ended: (epoch, stopped) =>
+        termEnd(
           {
             closed: this.#closed,
-            stopped: outer?.aborted === true,
+            stopped,
             isLeader: this.isLeader(),
             epoch: this.#answer?.epoch ?? null,
           },
           epoch,
-        );
-        if (why) term.abort(new LeadershipEndedError(Math.min(performance.now(), this.#leaderUntil), why));
-      };
-      this.on('change', end);
-      outer?.addEventListener('abort', end);
-      this.#terms++;
-      this.#report();
-      try {
-        end();
-        if (!term.signal.aborted) await fn({ signal: term.signal, epoch });
-      } catch (err) {
-        if (!term.signal.aborted) this.#onError(err);
-      }
-      try {
-        // Returned or threw early: one run per term (no hot loop), so wait for the term to end.
-        if (!term.signal.aborted)
-          await new Promise((resolve) => term.signal.addEventListener('abort', resolve));
-      } finally {
-        this.off('change', end);
-        outer?.removeEventListener('abort', end);
+        ),
+      endedAt: () => Math.min(performance.now(), this.#leaderUntil),
+      onError: this.#onError,
+      started: () => {
+        this.#terms++;
+        this.#report();
+      },
+      stopped: () => {
         this.#terms--;
         this.#report();
-      }
-    }
+      },
+    };
+    await runTerms(termSource, fn, (signal, epoch) => ({ signal, epoch }), options.signal);
   }
 
   /** Stops polling and the stream after telling the sidecar this gate acts no more. */

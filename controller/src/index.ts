@@ -1,4 +1,4 @@
-export { type LeaderAnswer, SidecarClient } from './client.ts';
+export { type LeaderAnswer, type ShardAnswer, type ShardsAnswer, SidecarClient } from './client.ts';
 export { type GateErrorCode, LeaderGateError, LeadershipEndedError } from './errors.ts';
 export {
   createLeaderGate,
@@ -7,4 +7,11 @@ export {
   LeaderGate,
   type LeaderGateOptions,
 } from './gate.ts';
+export {
+  createShardGate,
+  type ShardContext,
+  ShardGate,
+  type ShardGateOptions,
+  type ShardState,
+} from './shard-gate.ts';
 export { fnv1a32, shardOf } from './shards.ts';

@@ -16,6 +16,7 @@ import { type CompilersFactory, precompiledCompilers } from './route-compilers.t
 import { healthRoutes } from './routes/health.ts';
 import { leaderRoutes } from './routes/leader.ts';
 import { shardRoutes } from './routes/shards.ts';
+import { shardsWatchRoute } from './routes/shards-watch.ts';
 import { watchRoute } from './routes/watch.ts';
 import type { ShardSet } from './shards/shard-set.ts';
 
@@ -54,6 +55,7 @@ const routeMethods: Record<string, string[]> = {
   '/leader/activity': ['POST'],
   '/shards': ['GET', 'HEAD'],
   '/shards/resign': ['POST'],
+  '/shards/watch': ['GET', 'HEAD'],
   '/healthz': ['GET', 'HEAD'],
   '/readyz': ['GET', 'HEAD'],
   '/metrics': ['GET', 'HEAD'],
@@ -156,6 +158,15 @@ export async function buildApp(
       clock,
       sessionlessValidityMs: answering.sessionlessValidityMs,
       resignPauseSeconds: options.resignPauseSeconds ?? 3,
+    });
+    await app.register(shardsWatchRoute, {
+      shards,
+      namespace: options.lease.split('/')[0] ?? '',
+      clock,
+      sessionlessValidityMs: answering.sessionlessValidityMs,
+      heartbeatMs: options.heartbeatMs ?? 5_000,
+      maxWatchers: options.maxWatchers ?? 1_000,
+      stats,
     });
     await app.register(leaderRoutes, { ...answering, resignPauseSeconds: options.resignPauseSeconds ?? 3 });
     await app.register(watchRoute, {

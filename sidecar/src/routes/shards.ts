@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../clock.ts';
 import { LeaseholdError } from '../errors.ts';
 import type { ShardSet } from '../shards/shard-set.ts';
-import { answer } from './answers.ts';
-import { errorBodySchema, leaderBodySchema } from './leader-body.ts';
+import { errorBodySchema } from './leader-body.ts';
+import { shardAnswers, shardsBodySchema } from './shard-answers.ts';
 
 export interface ShardRouteOptions {
   /** Undefined when SHARDS is unset: the routes then say so (409). */
@@ -13,26 +13,6 @@ export interface ShardRouteOptions {
   sessionlessValidityMs: number;
   resignPauseSeconds: number;
 }
-
-const shardItemSchema = {
-  type: 'object',
-  required: ['shard', ...leaderBodySchema.required],
-  properties: { shard: { type: 'integer' }, ...leaderBodySchema.properties },
-} as const;
-
-const shardsBodySchema = {
-  type: 'object',
-  required: ['identity', 'count', 'live', 'fairMin', 'fairMax', 'mine', 'shards'],
-  properties: {
-    identity: { type: 'string' },
-    count: { type: 'integer' },
-    live: { type: 'array', items: { type: 'string' } },
-    fairMin: { type: 'integer' },
-    fairMax: { type: 'integer' },
-    mine: { type: 'array', items: { type: 'integer' } },
-    shards: { type: 'array', items: shardItemSchema },
-  },
-} as const;
 
 const shardQuery = { shard: { type: 'integer', minimum: 0 } } as const;
 
@@ -62,29 +42,8 @@ export async function shardRoutes(app: FastifyInstance, options: ShardRouteOptio
     async (request, reply) => {
       const { shard } = request.query as { shard?: number };
       const set = shardsOf(shard);
-      const plan = set.plan();
-      const items = set.shards
-        .filter((s) => shard === undefined || s.index === shard)
-        .map((s) => {
-          const context = {
-            source: s.elector,
-            ledger: s.ledger,
-            clock: options.clock,
-            lease: `${options.namespace}/${s.leaseName}`,
-            sessionlessValidityMs: options.sessionlessValidityMs,
-          };
-          return { shard: s.index, ...answer(context).body };
-        });
       reply.header('cache-control', 'no-store');
-      return {
-        identity: set.snapshot().identity,
-        count: set.shards.length,
-        live: plan?.live ?? [],
-        fairMin: plan?.fairMin ?? 0,
-        fairMax: plan?.fairMax ?? 0,
-        mine: items.filter((item) => item.isLeader).map((item) => item.shard),
-        shards: items,
-      };
+      return shardAnswers(set, options, shard).body;
     },
   );
 

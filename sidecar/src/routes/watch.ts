@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { LeaseholdError } from '../errors.ts';
 import { sessionIdPattern } from '../promise-ledger.ts';
 import { type Answering, answer } from './answers.ts';
+import { openEventStream } from './event-stream.ts';
 
 export interface WatchRouteOptions extends Answering {
   heartbeatMs: number;
@@ -38,45 +38,22 @@ export async function watchRoute(app: FastifyInstance, options: WatchRouteOption
     (request, reply) => {
       // The stream's clock starts no earlier than the client's: deadlines counted from here are safe.
       const openedAt = clock.now();
-      if (options.stats.openWatchers >= options.maxWatchers)
-        throw new LeaseholdError('LEASEHOLD_TOO_MANY_WATCHERS', `limit ${options.maxWatchers}`);
       const query = request.query as { gate: boolean; session?: string; heartbeatMs?: number };
       const heartbeatMs = query.heartbeatMs ?? options.heartbeatMs;
-      const session = query.gate || query.session !== undefined ? ledger.attach(query.session) : undefined;
-      options.stats.openWatchers++;
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      const send = (event: string, data: unknown, id?: number): void => {
-        res.write(
-          `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
-        );
-      };
+      let session: string | undefined;
       const onChange = (): void => {
         const { body, deadline } = answer(options, session);
         const streamDeadlineMs = body.validForMs > 0 ? Math.floor(deadline - openedAt) : 0;
-        send('leader', { ...body, streamDeadlineMs }, body.version);
+        stream.send('leader', { ...body, streamDeadlineMs }, body.version);
       };
-      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
-      heartbeat.unref();
-      let closed = false;
-      const cleanup = (): void => {
-        if (closed) return;
-        closed = true;
-        options.stats.openWatchers--;
-        clearInterval(heartbeat);
+      const stream = openEventStream(reply, options, heartbeatMs, () => {
         source.off('change', onChange);
         if (session) ledger.detach(session);
-      };
-      res.on('close', cleanup);
-      res.on('error', cleanup);
+      });
+      // Attached once the stream is open (a refused stream holds nothing).
+      if (query.gate || query.session !== undefined) session = ledger.attach(query.session);
       source.on('change', onChange);
-      send('hello', { session: session ?? null, heartbeatMs });
+      stream.send('hello', { session: session ?? null, heartbeatMs });
       onChange();
     },
   );

@@ -1,0 +1,278 @@
+import { EventEmitter } from 'node:events';
+import { termEnd } from './answer-rules.ts';
+import { type ShardAnswer, SidecarClient } from './client.ts';
+import { LeaderGateError } from './errors.ts';
+import { retryDelayMs } from './retry.ts';
+import { shardOf } from './shards.ts';
+import { runTerms } from './term-loop.ts';
+
+export interface ShardGateOptions {
+  /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
+  url?: string;
+  /**
+   * The shard count the app was built for (the sidecar's SHARDS). When given, a sidecar with another
+   * count is reported to onError and no shard is owned until they agree. Default: the sidecar's count.
+   */
+  shards?: number;
+  /** The longest wait between two asks. Default 500 ms; while a shard is owned, half its validity at most. */
+  pollIntervalMs?: number;
+  /** Timeout of each request to the sidecar. Default 1000 ms. */
+  requestTimeoutMs?: number;
+  /** Called with errors the gate recovers from (sidecar unreachable, count mismatch). */
+  onError?: (err: unknown) => void;
+}
+
+export interface ShardContext {
+  /** Aborted the moment this replica stops owning the shard, its deadline passes, or the gate closes. */
+  signal: AbortSignal;
+  /** The fencing token of this shard's term: stamp it on every write of the shard's objects. */
+  epoch: number;
+  shard: number;
+}
+
+export interface ShardState {
+  shard: number;
+  /** This replica owns the shard now (its deadline on the local monotonic clock has not passed). */
+  isMine: boolean;
+  epoch: number | null;
+  holder: string;
+  /** Milliseconds of ownership left (0 unless mine). */
+  validForMs: number;
+}
+
+/**
+ * Gates per-shard work on a sharded Leasehold sidecar (SHARDS set), failing closed: a shard is owned
+ * until (monotonic time the request was sent + that shard's validForMs), as the sidecar promised. It asks
+ * GET /shards, one request at a time (so answers never overtake each other), every `pollIntervalMs`, and
+ * while it owns a shard whenever half of that shard's validity is left.
+ */
+export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
+  readonly #client: SidecarClient;
+  readonly #expected: number | undefined;
+  readonly #pollIntervalMs: number;
+  readonly #onError: (err: unknown) => void;
+  #answers: ShardAnswer[] = [];
+  #deadlines: number[] = [];
+  /** The latest deadline granted per shard, kept after a loss to say when ownership ended. */
+  #ownedUntil: number[] = [];
+  #timers: (NodeJS.Timeout | undefined)[] = [];
+  #count: number | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  readonly #loop: Promise<void>;
+
+  constructor(options: ShardGateOptions = {}) {
+    super();
+    const url = options.url ?? process.env.LEASEHOLD_URL ?? 'http://127.0.0.1:4040';
+    if (!URL.canParse(url))
+      throw new LeaderGateError('LEASEHOLD_GATE_INVALID_OPTION', `url "${url}" is not a URL`);
+    for (const key of ['pollIntervalMs', 'requestTimeoutMs'] as const) {
+      const value = options[key];
+      if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+        throw new LeaderGateError(
+          'LEASEHOLD_GATE_INVALID_OPTION',
+          `${key} must be a positive number, got ${value}`,
+        );
+      }
+    }
+    if (options.shards !== undefined) shardOf('', options.shards); // validates the count
+    this.#expected = options.shards;
+    this.#client = new SidecarClient(url, Math.ceil(options.requestTimeoutMs ?? 1_000));
+    this.#pollIntervalMs = Math.ceil(options.pollIntervalMs ?? 500);
+    this.#onError = options.onError ?? (() => {});
+    this.setMaxListeners(0);
+    this.#loop = this.#pollLoop();
+  }
+
+  /** The shard count, once known (given, or the sidecar's). */
+  get count(): number | undefined {
+    return this.#expected ?? this.#count;
+  }
+
+  /** The shard of `key` (`namespace/name`); throws LEASEHOLD_GATE_INVALID_OPTION while the count is unknown. */
+  shardOf(key: string): number {
+    return shardOf(key, this.count ?? 0);
+  }
+
+  /** Whether this replica owns the shard of `key` now. False while the count is unknown. */
+  owns(key: string): boolean {
+    const count = this.count;
+    return count !== undefined && this.ownsShard(shardOf(key, count));
+  }
+
+  ownsShard(shard: number): boolean {
+    return !this.#closed && performance.now() < (this.#deadlines[shard] ?? 0);
+  }
+
+  /** The epoch of the shard as last answered (a fencing token only while ownsShard). */
+  epochOf(shard: number): number | null {
+    return this.#answers[shard]?.epoch ?? null;
+  }
+
+  current(): ShardState[] {
+    return this.#answers.map((answer, shard) => {
+      const mine = this.ownsShard(shard);
+      return {
+        shard,
+        isMine: mine,
+        epoch: answer.epoch,
+        holder: answer.holder,
+        validForMs: mine ? Math.floor((this.#deadlines[shard] ?? 0) - performance.now()) : 0,
+      };
+    });
+  }
+
+  /** Resolves with the shard's epoch once this replica owns it; rejects if `signal` aborts or the gate closes. */
+  waitForShard(shard: number, signal?: AbortSignal): Promise<{ epoch: number }> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (this.#closed) finish(new LeaderGateError('LEASEHOLD_GATE_CLOSED'));
+        else if (signal?.aborted) finish(new LeaderGateError('LEASEHOLD_GATE_ABORTED'));
+        else if (this.ownsShard(shard)) finish(undefined, { epoch: this.epochOf(shard) ?? 0 });
+      };
+      const finish = (err?: Error, value?: { epoch: number }): void => {
+        this.off('change', check);
+        signal?.removeEventListener('abort', check);
+        if (err) reject(err);
+        else resolve(value as { epoch: number });
+      };
+      this.on('change', check);
+      signal?.addEventListener('abort', check);
+      check();
+    });
+  }
+
+  /**
+   * Runs `fn` while this replica owns `shard`, aborting its signal the moment it stops owning it (the
+   * sidecar says so, a new epoch, the deadline passes, the gate closes); then waits to own it again.
+   * Returns when `signal` aborts or the gate closes. One run per term, as runWhileLeader.
+   */
+  async runWhileOwning(
+    shard: number,
+    fn: (context: ShardContext) => Promise<void>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= 1024)
+      throw new LeaderGateError(
+        'LEASEHOLD_GATE_INVALID_OPTION',
+        `shard must be an integer 0…1023, got ${shard}`,
+      );
+    const source = {
+      events: this,
+      closed: () => this.#closed,
+      wait: async (signal?: AbortSignal) => (await this.waitForShard(shard, signal)).epoch,
+      ended: (epoch: number, stopped: boolean) =>
+        termEnd(
+          { closed: this.#closed, stopped, isLeader: this.ownsShard(shard), epoch: this.epochOf(shard) },
+          epoch,
+        ),
+      endedAt: () => Math.min(performance.now(), this.#ownedUntil[shard] ?? 0),
+      onError: this.#onError,
+    };
+    await runTerms(source, fn, (signal, epoch) => ({ signal, epoch, shard }), options.signal);
+  }
+
+  /** Owns nothing from now on; stops asking. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.emit('change', this.current());
+    this.#wake?.();
+    await this.#loop;
+    await this.#client.close();
+  }
+
+  async #pollLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      let delay: number;
+      try {
+        await this.#ask();
+        failures = 0;
+        delay = this.#pollDelayMs();
+      } catch (err) {
+        if (this.#closed) return;
+        this.#onError(err);
+        delay = Math.min(this.#pollDelayMs(), retryDelayMs(++failures));
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        timer.unref();
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** While a shard is owned, ask again when half of its validity is left. */
+  #pollDelayMs(): number {
+    const now = performance.now();
+    let delay = this.#pollIntervalMs;
+    for (const deadline of this.#deadlines) {
+      if (deadline > now) delay = Math.min(delay, Math.max(10, (deadline - now) / 2));
+    }
+    return delay;
+  }
+
+  async #ask(): Promise<void> {
+    const sentAt = performance.now();
+    const answer = await this.#client.shards();
+    if (this.#closed) return;
+    if (this.#expected !== undefined && answer.count !== this.#expected) {
+      this.#apply([], sentAt);
+      throw new LeaderGateError(
+        'LEASEHOLD_GATE_SHARD_COUNT_MISMATCH',
+        `the sidecar has ${answer.count} shards, this gate was given ${this.#expected}`,
+      );
+    }
+    this.#count = answer.count;
+    this.#apply(answer.shards, sentAt);
+  }
+
+  #apply(answers: ShardAnswer[], sentAt: number): void {
+    const before = this.current();
+    this.#answers = answers;
+    for (let shard = 0; shard < Math.max(answers.length, this.#deadlines.length); shard++) {
+      const answer = answers[shard];
+      const deadline = answer?.isLeader && answer.validForMs > 0 ? sentAt + answer.validForMs : 0;
+      this.#setDeadline(shard, deadline);
+    }
+    const after = this.current();
+    const changed =
+      before.length !== after.length ||
+      after.some((state, shard) => {
+        const old = before[shard];
+        return old?.isMine !== state.isMine || old.epoch !== state.epoch || old.holder !== state.holder;
+      });
+    if (changed) this.emit('change', after);
+  }
+
+  #setDeadline(shard: number, deadline: number): void {
+    this.#deadlines[shard] = deadline;
+    if (deadline > 0) this.#ownedUntil[shard] = deadline;
+    else this.#ownedUntil[shard] = Math.min(this.#ownedUntil[shard] ?? 0, performance.now());
+    clearTimeout(this.#timers[shard]);
+    if (deadline > performance.now()) this.#armDeadline(shard, deadline);
+  }
+
+  /** Announces the deadline's passing; Node timers can fire early, so re-arm until it has passed. */
+  #armDeadline(shard: number, deadline: number): void {
+    const timer = setTimeout(
+      () => {
+        if (performance.now() < deadline) this.#armDeadline(shard, deadline);
+        else this.emit('change', this.current());
+      },
+      Math.ceil(deadline - performance.now()) + 1,
+    );
+    timer.unref();
+    this.#timers[shard] = timer;
+  }
+}
+
+/** Creates a shard gate on a sharded Leasehold sidecar; see ShardGateOptions. */
+export function createShardGate(options: ShardGateOptions = {}): ShardGate {
+  return new ShardGate(options);
+}

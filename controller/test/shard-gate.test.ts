@@ -1,0 +1,176 @@
+// The shard gate against a sharded sidecar's real HTTP API over scripted shards: ownership per shard from
+// GET /shards, deadlines from the send time, terms per shard fenced by that shard's epoch, fail-closed.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createShardGate, type LeadershipEndedError, shardOf } from '../src/index.ts';
+import { shardedSidecar, shardGateFor } from './support/scripted-shards.ts';
+import { until } from './support/scripted-sidecar.ts';
+
+/** A key of each shard (0 … count − 1), found by shardOf. */
+function keysByShard(count: number): string[] {
+  const keys: string[] = [];
+  for (let i = 0; keys.filter(Boolean).length < count; i++) {
+    const key = `ns/object-${i}`;
+    keys[shardOf(key, count)] ??= key;
+  }
+  return keys;
+}
+
+test("owns(key): the key's shard is held by this replica; nothing is owned before the first answer", async (t) => {
+  const { app, url, shard } = await shardedSidecar(3);
+  t.after(() => app.close());
+  shard(1).lead(4);
+  const gate = shardGateFor(url, t);
+  const keys = keysByShard(3);
+  assert.equal(gate.owns(keys[1] as string), false, 'unknown count: owns nothing');
+  assert.equal(gate.count, undefined);
+  await until(() => gate.ownsShard(1));
+  assert.equal(gate.count, 3);
+  assert.deepEqual(
+    keys.map((key) => gate.owns(key)),
+    [false, true, false],
+  );
+  assert.equal(gate.shardOf(keys[2] as string), 2);
+  assert.equal(gate.epochOf(1), 4);
+  const states = gate.current();
+  assert.deepEqual(
+    states.map((s) => [s.shard, s.isMine, s.holder]),
+    [
+      [0, false, 'other_2'],
+      [1, true, 'me_1'],
+      [2, false, 'other_2'],
+    ],
+  );
+  const held = states[1]?.validForMs ?? 0;
+  assert.ok(held > 0 && held <= 500, `a session-less promise: ${held} ms`);
+});
+
+test("runWhileOwning: one term per shard with its epoch; a loss or a new epoch ends only that shard's term", async (t) => {
+  const { app, url, shard } = await shardedSidecar(2);
+  t.after(() => app.close());
+  shard(0).lead(7);
+  shard(1).lead(3);
+  const gate = shardGateFor(url, t, { pollIntervalMs: 20 });
+  const stop = new AbortController();
+  const terms: { shard: number; epoch: number; why?: string }[] = [];
+  const run = (index: number) =>
+    gate.runWhileOwning(
+      index,
+      async ({ signal, epoch, shard: which }) => {
+        const term: { shard: number; epoch: number; why?: string } = { shard: which, epoch };
+        terms.push(term);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        term.why = (signal.reason as LeadershipEndedError).message;
+      },
+      { signal: stop.signal },
+    );
+  const loops = [run(0), run(1)];
+  await until(() => terms.length === 2);
+  assert.deepEqual(terms.map((term) => [term.shard, term.epoch]).sort(), [
+    [0, 7],
+    [1, 3],
+  ]);
+  shard(1).follow();
+  await until(() => terms.find((term) => term.shard === 1)?.why !== undefined);
+  assert.match(terms.find((term) => term.shard === 1)?.why ?? '', /lost/);
+  assert.equal(terms.find((term) => term.shard === 0)?.why, undefined, 'shard 0 still owned');
+  shard(0).lead(8);
+  await until(() => terms.length === 3);
+  assert.match(terms[0]?.why ?? '', /new epoch/);
+  assert.deepEqual([terms[2]?.shard, terms[2]?.epoch], [0, 8]);
+  stop.abort();
+  await Promise.all(loops);
+  assert.match(terms[2]?.why ?? '', /stopped/);
+});
+
+test("a sidecar that stops answering: the shard's term ends at its deadline, computed from the send time", async (t) => {
+  const { app, url, shard, faults } = await shardedSidecar(2);
+  t.after(() => app.close());
+  shard(0).lead(2);
+  const errors: unknown[] = [];
+  const gate = shardGateFor(url, t, { onError: (err) => errors.push(err) });
+  let ended: LeadershipEndedError | undefined;
+  let startedAt = 0;
+  const loop = gate.runWhileOwning(0, async ({ signal }) => {
+    startedAt = performance.now();
+    faults.status = 503; // every ask from now on fails
+    await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    ended = signal.reason as LeadershipEndedError;
+  });
+  await until(() => ended !== undefined, 2_000);
+  assert.match(ended?.message ?? '', /lost/);
+  // The last promise was at most 0.5 s long and was asked for before the term started.
+  assert.ok((ended?.endedAt ?? 0) <= startedAt + 500, `${(ended?.endedAt ?? 0) - startedAt} ms`);
+  assert.equal(gate.ownsShard(0), false);
+  assert.ok(errors.length > 0, 'the failures were reported');
+  await gate.close();
+  await loop;
+});
+
+test('another shard count than the gate was given: reported, and no shard is owned', async (t) => {
+  const { app, url, shard } = await shardedSidecar(3);
+  t.after(() => app.close());
+  shard(0).lead(1);
+  const errors: { code?: string }[] = [];
+  const gate = shardGateFor(url, t, { shards: 4, onError: (err) => errors.push(err as { code?: string }) });
+  await until(() => errors.length > 0);
+  assert.equal(errors[0]?.code, 'LEASEHOLD_GATE_SHARD_COUNT_MISMATCH');
+  assert.equal(gate.ownsShard(0), false);
+  assert.equal(gate.count, 4, 'the given count stands');
+  const agreeing = shardGateFor(url, t, { shards: 3 });
+  await until(() => agreeing.ownsShard(0));
+});
+
+test('invalid options and shard numbers are refused with their values named', async (t) => {
+  assert.throws(() => createShardGate({ url: 'not a url' }), /url "not a url"/);
+  assert.throws(() => createShardGate({ shards: 0 }), /got 0/);
+  assert.throws(
+    () => createShardGate({ pollIntervalMs: -1 }),
+    /pollIntervalMs must be a positive number, got -1/,
+  );
+  const gate = shardGateFor('http://127.0.0.1:9', t);
+  await assert.rejects(
+    gate.runWhileOwning(-1, async () => {}),
+    /got -1/,
+  );
+  await assert.rejects(
+    gate.runWhileOwning(1.5, async () => {}),
+    /got 1.5/,
+  );
+  assert.throws(() => gate.shardOf('ns/a'), /LEASEHOLD_GATE_INVALID_OPTION|got 0/);
+});
+
+test('close: owns nothing at once, ends the terms, and stops asking', async (t) => {
+  const { app, url, shard, asks } = await shardedSidecar(1);
+  t.after(() => app.close());
+  shard(0).lead(5);
+  const gate = createShardGate({ url, pollIntervalMs: 20 });
+  let why = '';
+  const loop = gate.runWhileOwning(0, async ({ signal }) => {
+    await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    why = (signal.reason as Error).message;
+  });
+  await until(() => gate.ownsShard(0));
+  await gate.close();
+  await loop;
+  assert.equal(gate.ownsShard(0), false);
+  assert.match(why, /gate closed/);
+  const after = asks();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(asks(), after, 'no ask after close');
+});
+
+test('an owned shard stays owned between asks: the gate asks again before half of its validity is gone', async (t) => {
+  const { app, url, shard } = await shardedSidecar(1);
+  t.after(() => app.close());
+  shard(0).lead(1); // each answer promises 0.5 s, less than the default 500 ms interval plus a request
+  const gate = shardGateFor(url, t);
+  await until(() => gate.ownsShard(0));
+  let lost = 0;
+  gate.on('change', (states) => {
+    if (!states[0]?.isMine) lost++;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.equal(lost, 0, 'ownership never lapsed');
+  assert.equal(gate.ownsShard(0), true);
+});
