@@ -196,9 +196,9 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
         this.#onError(err);
         delay = Math.min(this.#pollDelayMs(), retryDelayMs(++failures));
       }
+      // Not unref'd: an open gate keeps the process alive (as the leader gate's stream does).
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
-        timer.unref();
         this.#wake = () => {
           clearTimeout(timer);
           resolve();

@@ -174,3 +174,36 @@ test('an owned shard stays owned between asks: the gate asks again before half o
   assert.equal(lost, 0, 'ownership never lapsed');
   assert.equal(gate.ownsShard(0), true);
 });
+
+test('an open shard gate keeps its process alive; closing it lets the process end', async (t) => {
+  const { app, url, shard } = await shardedSidecar(1);
+  t.after(() => app.close());
+  shard(0).lead(1);
+  const { spawn } = await import('node:child_process');
+  const gateModule = new URL('../src/index.ts', import.meta.url).href;
+  const script = `
+    const { createShardGate } = await import(${JSON.stringify(gateModule)});
+    const gate = createShardGate({ url: ${JSON.stringify(url)} });
+    await gate.waitForShard(0);
+    console.log('owned');
+    if (process.argv[1] === 'close') await gate.close();`;
+  const run = (mode: string) =>
+    new Promise<{ code: number | null; output: string; tookMs: number }>((resolve) => {
+      const started = performance.now();
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, mode]);
+      let output = '';
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output, tookMs: performance.now() - started });
+      });
+    });
+  const open = await run('keep');
+  assert.equal(open.output.trim(), 'owned');
+  assert.equal(open.code, null, 'still running after 3 s: killed by the test');
+  const closed = await run('close');
+  assert.deepEqual([closed.output.trim(), closed.code], ['owned', 0]);
+});
