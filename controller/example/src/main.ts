@@ -1,13 +1,20 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { createLeaderGate, LeadershipEndedError } from '@leasehold/controller';
+import {
+  createLeaderGate,
+  createShardGate,
+  type LeaderContext,
+  LeadershipEndedError,
+  shardOf,
+} from '@leasehold/controller';
 import pino from 'pino';
 import { reconcileWhileLeader } from './reconciler.ts';
 import { ActivityRecorder, monotonicNs, performanceToMonotonicNs } from './recorder.ts';
 
 /**
  * The example controller: no election code at all. It asks the sidecar (LEASEHOLD_URL) whether it
- * leads, and runs its informers and workers only inside runWhileLeader's term.
+ * leads, and runs its informers and workers only inside runWhileLeader's term. With SHARDS=N (the
+ * sidecar's count) it runs one term per shard it owns, each reconciling only the keys of its shard.
  */
 /** `stop` aborts on SIGTERM/SIGINT; the bin listens from its first line (PID 1 drops unhandled signals). */
 export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<number> {
@@ -34,6 +41,14 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
     );
     return 2;
   }
+  const shards = Number(env.SHARDS ?? '0');
+  if (!Number.isInteger(shards) || shards < 0 || shards > 64) {
+    logger.error(
+      { code: 'LEASEHOLD_EXAMPLE_CONFIG' },
+      `SHARDS must be a whole number from 0 to 64 (the sidecar's), got "${env.SHARDS}"`,
+    );
+    return 2;
+  }
   if (stop.aborted) {
     logger.info('stopped before starting');
     return 0;
@@ -43,54 +58,86 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
   else kubeConfig.loadFromCluster();
   const replica = env.POD_NAME ?? hostname();
   const recorder = new ActivityRecorder(env.RECORD_FILE, replica);
-  const gate = createLeaderGate({ url: env.LEASEHOLD_URL, onError: (err) => logger.debug({ err }, 'gate') });
+  const onError = (err: unknown) => logger.debug({ err }, 'gate');
 
-  await gate.runWhileLeader(
-    async (context) => {
-      const identity = gate.current().holder;
-      const startedAtNs = monotonicNs();
-      recorder.record({ type: 'term-start', epoch: context.epoch, atNs: String(startedAtNs) });
-      // When this process saw the end (a late timer or a busy event loop shows here, not in the drain).
-      let abortSeenAtNs: bigint | undefined;
-      context.signal.addEventListener(
-        'abort',
-        () => {
-          abortSeenAtNs = monotonicNs();
-        },
-        { once: true },
-      );
-      logger.info({ epoch: context.epoch }, 'leading: starting reconciliation');
-      try {
-        await reconcileWhileLeader(context, {
-          kubeConfig,
-          namespace,
-          identity,
-          workers,
-          syncDelayMs,
-          gate,
-          recorder,
-          logger,
-        });
-        if (!context.signal.aborted) {
-          await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
-        }
-      } finally {
-        const reason = context.signal.reason;
-        const endedAtNs =
-          reason instanceof LeadershipEndedError ? performanceToMonotonicNs(reason.endedAt) : monotonicNs();
-        recorder.record({
-          type: 'term-end',
-          epoch: context.epoch,
-          atNs: String(endedAtNs),
-          abortSeenAtNs: abortSeenAtNs === undefined ? undefined : String(abortSeenAtNs),
-          stoppedAtNs: String(monotonicNs()),
-        });
-        logger.info(
-          { epoch: context.epoch, why: reason instanceof Error ? reason.message : undefined },
-          'not leading: stopped',
-        );
+  /** One term: reconcile the sources in scope until the term's signal aborts, recording it all. */
+  const term = async (
+    context: LeaderContext,
+    identity: string,
+    stillHolds: () => boolean,
+    scope: { inScope?: (name: string) => boolean; recordAs?: Record<string, unknown> } = {},
+  ): Promise<void> => {
+    const record = (entry: Record<string, unknown>): void => recorder.record({ ...entry, ...scope.recordAs });
+    const startedAtNs = monotonicNs();
+    record({ type: 'term-start', epoch: context.epoch, atNs: String(startedAtNs) });
+    // When this process saw the end (a late timer or a busy event loop shows here, not in the drain).
+    let abortSeenAtNs: bigint | undefined;
+    context.signal.addEventListener(
+      'abort',
+      () => {
+        abortSeenAtNs = monotonicNs();
+      },
+      { once: true },
+    );
+    const log = logger.child({ epoch: context.epoch, ...scope.recordAs });
+    log.info('leading: starting reconciliation');
+    try {
+      await reconcileWhileLeader(context, {
+        kubeConfig,
+        namespace,
+        identity,
+        workers,
+        syncDelayMs,
+        stillHolds,
+        recorder,
+        logger: log,
+        ...scope,
+      });
+      if (!context.signal.aborted) {
+        await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
       }
-    },
+    } finally {
+      const reason = context.signal.reason;
+      const endedAtNs =
+        reason instanceof LeadershipEndedError ? performanceToMonotonicNs(reason.endedAt) : monotonicNs();
+      record({
+        type: 'term-end',
+        epoch: context.epoch,
+        atNs: String(endedAtNs),
+        abortSeenAtNs: abortSeenAtNs === undefined ? undefined : String(abortSeenAtNs),
+        stoppedAtNs: String(monotonicNs()),
+      });
+      log.info({ why: reason instanceof Error ? reason.message : undefined }, 'not leading: stopped');
+    }
+  };
+
+  if (shards > 0) {
+    const gate = createShardGate({ url: env.LEASEHOLD_URL, shards, onError });
+    await Promise.all(
+      Array.from({ length: shards }, (_, shard) =>
+        gate.runWhileOwning(
+          shard,
+          (context) =>
+            term(
+              context,
+              gate.current()[shard]?.holder ?? replica,
+              () => gate.ownsShard(shard) && gate.epochOf(shard) === context.epoch,
+              {
+                inScope: (name) => shardOf(`${namespace}/${name}`, shards) === shard,
+                recordAs: { shard },
+              },
+            ),
+          { signal: stop },
+        ),
+      ),
+    );
+    await gate.close();
+    return 0;
+  }
+  const gate = createLeaderGate({ url: env.LEASEHOLD_URL, onError });
+  await gate.runWhileLeader(
+    (context) =>
+      term(context, gate.current().holder, () => gate.isLeader() && gate.current().epoch === context.epoch),
     { signal: stop },
   );
   await gate.close();

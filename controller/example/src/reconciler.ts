@@ -7,7 +7,7 @@ import {
   Observable,
   type V1ConfigMap,
 } from '@kubernetes/client-node';
-import type { LeaderContext, LeaderGate } from '@leasehold/controller';
+import type { LeaderContext } from '@leasehold/controller';
 import type { Logger } from 'pino';
 import {
   deriveData,
@@ -29,7 +29,12 @@ export interface ReconcilerOptions {
   workers: number;
   /** Uncancellable work per reconcile before its write (0: none). */
   syncDelayMs: number;
-  gate: LeaderGate;
+  /** Whether the term still holds (its gate still leads, or still owns its shard, with the term's epoch). */
+  stillHolds: () => boolean;
+  /** Which sources this term reconciles (sharded: the ones whose key is in its shard). Default: all. */
+  inScope?: (sourceName: string) => boolean;
+  /** Added to every record (sharded: the shard). */
+  recordAs?: Record<string, unknown>;
   recorder: ActivityRecorder;
   logger: Logger;
 }
@@ -73,7 +78,10 @@ export async function reconcileWhileLeader(
   context: LeaderContext,
   options: ReconcilerOptions,
 ): Promise<void> {
-  const { kubeConfig, namespace, gate, recorder, identity } = options;
+  const { kubeConfig, namespace, identity } = options;
+  const inScope = options.inScope ?? (() => true);
+  const record = (entry: Record<string, unknown>): void =>
+    options.recorder.record({ ...entry, ...options.recordAs });
   const { signal, epoch } = context;
   const log = options.logger.child({ epoch });
   const core = kubeConfig.makeApiClient(CoreV1Api);
@@ -92,16 +100,14 @@ export async function reconcileWhileLeader(
     derivedFromLabel,
   );
   const queue = new WorkQueue();
+  const enqueue = (name: string | undefined): void => {
+    if (name && inScope(name)) queue.add(name);
+  };
   const inTerm = boundTo(signal);
 
-  sources.on('add', (cm) => queue.add(cm.metadata?.name ?? ''));
-  sources.on('update', (cm) => queue.add(cm.metadata?.name ?? ''));
-  sources.on('delete', (cm) => queue.add(cm.metadata?.name ?? ''));
   for (const verb of ['add', 'update', 'delete'] as const) {
-    derived.on(verb, (cm) => {
-      const owner = cm.metadata?.labels?.[derivedFromLabel];
-      if (owner) queue.add(owner);
-    });
+    sources.on(verb, (cm) => enqueue(cm.metadata?.name));
+    derived.on(verb, (cm) => enqueue(cm.metadata?.labels?.[derivedFromLabel]));
   }
   for (const informer of [sources, derived]) {
     informer.on('error', (err) => {
@@ -124,12 +130,12 @@ export async function reconcileWhileLeader(
     await Promise.race([Promise.all([sources.start(), derived.start()]), aborted(signal)]);
     if (signal.aborted) return;
     log.info({ sources: sources.list().length }, 'caches synced; reconciling');
-    for (const cm of sources.list()) queue.add(cm.metadata?.name ?? '');
-    for (const cm of derived.list()) queue.add(cm.metadata?.labels?.[derivedFromLabel] ?? '');
+    for (const cm of sources.list()) enqueue(cm.metadata?.name);
+    for (const cm of derived.list()) enqueue(cm.metadata?.labels?.[derivedFromLabel]);
 
     /** The last thing before any write: are we still leading this term? */
     const fence = (): bigint => {
-      if (signal.aborted || !gate.isLeader() || gate.current().epoch !== epoch) throw new NotLeader();
+      if (signal.aborted || !options.stillHolds()) throw new NotLeader();
       return monotonicNs();
     };
 
@@ -147,7 +153,7 @@ export async function reconcileWhileLeader(
           { object: target, stamped: stampedEpoch(current.metadata?.annotations) },
           'refusing to overwrite a newer epoch',
         );
-        recorder.record({ type: 'refused', object: target, epoch, atNs: String(monotonicNs()) });
+        record({ type: 'refused', object: target, epoch, atNs: String(monotonicNs()) });
         return;
       }
       if (!source) {
@@ -161,7 +167,7 @@ export async function reconcileWhileLeader(
           },
           inTerm,
         );
-        recorder.record({
+        record({
           type: 'write',
           verb: 'delete',
           object: target,
@@ -189,7 +195,7 @@ export async function reconcileWhileLeader(
       const written = current
         ? await core.replaceNamespacedConfigMap({ name: target, namespace, body }, inTerm)
         : await core.createNamespacedConfigMap({ namespace, body }, inTerm);
-      recorder.record({
+      record({
         type: 'write',
         verb: current ? 'update' : 'create',
         object: target,
@@ -203,7 +209,7 @@ export async function reconcileWhileLeader(
     const worker = async (): Promise<void> => {
       for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
         try {
-          if (key !== '') await sync(key);
+          await sync(key);
           queue.forget(key);
         } catch (err) {
           if (err instanceof NotLeader || signal.aborted) return queue.done(key);
