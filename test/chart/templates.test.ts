@@ -102,6 +102,21 @@ test('RBAC: the Lease by name, create separately, Events; pod patch only with ro
   assert.equal(binding.subjects[0].namespace, 'team-a');
 });
 
+test('shards: RBAC names every shard Lease, the sidecar and the controller both get SHARDS; the schema caps it at 64', async () => {
+  const objects = await render({ 'sidecar.shards': '3' });
+  const role = find(objects, 'Role');
+  assert.deepEqual(role.rules[0].resourceNames, ['demo-leasehold-0', 'demo-leasehold-1', 'demo-leasehold-2']);
+  const pod = find(objects, 'Deployment').spec.template.spec;
+  const envOf = (container: { env: { name: string; value?: string }[] }) =>
+    Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+  assert.equal(envOf(pod.initContainers[0]).SHARDS, '3');
+  assert.equal(envOf(pod.containers[0]).SHARDS, '3');
+  const single = find(await render(), 'Deployment').spec.template.spec;
+  assert.equal(envOf(single.initContainers[0]).SHARDS, undefined, 'unsharded: no SHARDS at all');
+  assert.equal(envOf(single.containers[0]).SHARDS, undefined);
+  assert.match(await renderError({ 'sidecar.shards': '65' }), /shards.*maximum: got 65, want 64/);
+});
+
 test('PodDisruptionBudget: minAvailable by default, maxUnavailable instead, never both', async () => {
   assert.equal(find(await render(), 'PodDisruptionBudget').spec.minAvailable, 1);
   const pdb = find(

@@ -1,10 +1,17 @@
 {{- /* Role rules for the sidecar (list items): its own Lease by name, creating it, Events, pod labels. */ -}}
 {{- define "leasehold.sidecar.rbacRules" -}}
 {{- $settings := fromJson (include "leasehold.sidecar.settings" .) -}}
-# The sidecar's own Lease, by name: read, watch, renew, release.
+{{- $names := list $settings.leaseName -}}
+{{- if $settings.sidecar.shards -}}
+{{- $names = list -}}
+{{- range $i := until (int $settings.sidecar.shards) -}}
+{{- $names = append $names (printf "%s-%d" $settings.leaseName $i) -}}
+{{- end -}}
+{{- end }}
+# The sidecar's own Lease{{ if $settings.sidecar.shards }}s (one per shard){{ end }}, by name: read, watch, renew, release.
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
-  resourceNames: [{{ $settings.leaseName | quote }}]
+  resourceNames: [{{ range $i, $n := $names }}{{ if $i }}, {{ end }}{{ $n | quote }}{{ end }}]
   verbs: [get, watch, update, patch]
 # Creating cannot be limited by name (the name is not known to RBAC before the object exists).
 - apiGroups: [coordination.k8s.io]

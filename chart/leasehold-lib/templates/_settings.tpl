@@ -24,6 +24,7 @@ election:
 port: 4040
 probePort: 4041
 sessionlessValiditySeconds: 0.5
+shards: 0
 resignPauseSeconds: 3
 emitEvents: true
 podRoleLabel: false

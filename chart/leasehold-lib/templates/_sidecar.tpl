@@ -52,6 +52,10 @@ Lower level:
 {{- $settings := fromJson (include "leasehold.sidecar.settings" .) -}}
 - name: LEASEHOLD_URL
   value: {{ printf "http://127.0.0.1:%v" $settings.sidecar.port | quote }}
+{{- if $settings.sidecar.shards }}
+- name: SHARDS
+  value: {{ $settings.sidecar.shards | quote }}
+{{- end }}
 {{- end -}}
 
 {{- define "leasehold.sidecar.container" -}}
@@ -83,6 +87,10 @@ Lower level:
       value: {{ $s.port | quote }}
     - name: PROBE_PORT
       value: {{ $s.probePort | quote }}
+    {{- if $s.shards }}
+    - name: SHARDS
+      value: {{ $s.shards | quote }}
+    {{- end }}
     - name: SESSIONLESS_VALIDITY_SECONDS
       value: {{ $s.sessionlessValiditySeconds | quote }}
     - name: RESIGN_PAUSE_SECONDS
