@@ -20,17 +20,22 @@ import { keepWatching } from './watch-stream.ts';
 
 export const namespace = 'leasehold-example';
 export const leaseName = 'example-controller';
-const sources = ['alpha', 'beta', 'gamma', 'delta'];
+const singleSources = ['alpha', 'beta', 'gamma', 'delta'];
 
-/** The chart's Role for the example controller with its sidecar. */
-export const chartRules: V1PolicyRule[] = [
-  ...sidecarRules(leaseName),
-  {
-    apiGroups: [''],
-    resources: ['configmaps'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
-  },
-];
+/** The chart's Role for the example controller with its sidecar (with `shards`, on the shard Leases). */
+export function chartRules(shards = 0): V1PolicyRule[] {
+  const [byName, ...others] = sidecarRules(leaseName);
+  const names = shards > 0 ? Array.from({ length: shards }, (_, i) => `${leaseName}-${i}`) : [leaseName];
+  return [
+    { ...(byName as V1PolicyRule), resourceNames: names },
+    ...others,
+    {
+      apiGroups: [''],
+      resources: ['configmaps'],
+      verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
+    },
+  ];
+}
 
 /**
  * A private control plane, N replicas each behind its own TCP proxy to the apiserver, a mutator that
@@ -43,13 +48,16 @@ export class ChaosEnv {
   readonly replicas: Replica[] = [];
   readonly proxies = new Map<string, TcpProxy>();
   readonly derivedVersions: { object: string; epoch: number }[] = [];
+  /** The source ConfigMaps the mutator keeps changing (sharded: three per shard, spread by the hash). */
+  readonly sources: string[];
   readonly #token: string;
   readonly #stop = new AbortController();
   #mutations = 0;
   #mutator: Promise<void> | undefined;
   #watch: Promise<void> | undefined;
 
-  private constructor(controlPlane: ControlPlane, core: CoreV1Api, token: string) {
+  private constructor(controlPlane: ControlPlane, core: CoreV1Api, token: string, sources: string[]) {
+    this.sources = sources;
     this.controlPlane = controlPlane;
     this.core = core;
     this.#token = token;
@@ -61,7 +69,14 @@ export class ChaosEnv {
   /** Env for every example controller started here. */
   appEnv: Record<string, string> = {};
 
-  static async start(): Promise<ChaosEnv> {
+  /**
+   * With `shards`, every sidecar and app runs SHARDS=<shards> and the Role names the shard Leases;
+   * there are three sources per shard.
+   */
+  static async start(options: { shards?: number } = {}): Promise<ChaosEnv> {
+    const shards = options.shards ?? 0;
+    const sources =
+      shards > 0 ? Array.from({ length: shards * 3 }, (_, i) => `source-${i}`) : singleSources;
     const controlPlane = await ControlPlane.start();
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(controlPlane.info.kubeconfigPath);
@@ -71,7 +86,7 @@ export class ChaosEnv {
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'leasehold' } } });
     await rbac.createNamespacedRole({
       namespace,
-      body: { metadata: { name: 'leasehold' }, rules: chartRules },
+      body: { metadata: { name: 'leasehold' }, rules: chartRules(shards) },
     });
     await rbac.createNamespacedRoleBinding({
       namespace,
@@ -86,7 +101,11 @@ export class ChaosEnv {
       namespace,
       body: { spec: { audiences: [] } },
     });
-    const env = new ChaosEnv(controlPlane, core, token.status?.token ?? '');
+    const env = new ChaosEnv(controlPlane, core, token.status?.token ?? '', sources);
+    if (shards > 0) {
+      env.sidecarEnv = { SHARDS: String(shards) };
+      env.appEnv = { SHARDS: String(shards) };
+    }
     await mkdir(env.recordDir, { recursive: true });
     for (const name of sources) {
       await core.createNamespacedConfigMap({
@@ -166,7 +185,7 @@ export class ChaosEnv {
   startMutator(): void {
     this.#mutator = (async () => {
       while (!this.#stop.signal.aborted) {
-        const name = sources[this.#mutations % sources.length] as string;
+        const name = this.sources[this.#mutations % this.sources.length] as string;
         this.#mutations++;
         await rawApi('PATCH', `/api/v1/namespaces/${namespace}/configmaps/${name}`, {
           body: { data: { value: `${name}-${this.#mutations}` } },
@@ -187,7 +206,7 @@ export class ChaosEnv {
   async converged(): Promise<boolean> {
     const list = await this.core.listNamespacedConfigMap({ namespace });
     const byName = new Map(list.items.map((cm) => [cm.metadata?.name, cm]));
-    return sources.every((name) => {
+    return this.sources.every((name) => {
       const derived = byName.get(derivedName(name));
       return derived !== undefined && sameData(derived.data, deriveData(byName.get(name)?.data));
     });

@@ -15,10 +15,13 @@ interface Entry {
   doneAtNs?: string;
   object?: string;
   verb?: string;
+  /** Sharded apps: the shard of the term or write (epochs are per shard). */
+  shard?: number;
 }
 
 export interface Interval extends Window {
   epoch: number;
+  shard?: number;
   /** From the term-end entry: when the gate ended the term, and when the app saw it. */
   endedAt?: bigint;
   abortSeenAt?: bigint;
@@ -50,39 +53,51 @@ export async function checkRecords(files: string[]): Promise<CheckReport> {
   }
   const openUntil = process.hrtime.bigint();
   const intervals: Interval[] = [];
+  // Open terms by replica and shard (a sharded replica holds one term per shard it owns).
   const open = new Map<string, Interval>();
-  const close = (replica: string, end: bigint, entry?: Entry): void => {
-    const interval = open.get(replica);
+  const keyOf = (replica: string, shard?: number): string => `${replica}#${shard ?? ''}`;
+  const close = (key: string, end: bigint, entry?: Entry): void => {
+    const interval = open.get(key);
     if (!interval) return;
     interval.end = end > interval.start ? end : interval.start;
     if (entry?.atNs) interval.endedAt = BigInt(entry.atNs);
     if (entry?.abortSeenAtNs) interval.abortSeenAt = BigInt(entry.abortSeenAtNs);
     intervals.push(interval);
-    open.delete(replica);
+    open.delete(key);
   };
   // Per replica, in the order it wrote them (a file is append-only).
   for (const entry of entries) {
     const at = BigInt(entry.atNs ?? '0');
+    const key = keyOf(entry.replica, entry.shard);
     if (entry.type === 'term-start') {
       // A process that died leading (SIGKILL) acted no later than its restart.
-      close(entry.replica, at);
-      open.set(entry.replica, { replica: entry.replica, epoch: entry.epoch, start: at, end: openUntil });
+      close(key, at);
+      const { replica, epoch, shard } = entry;
+      open.set(key, { replica, epoch, start: at, end: openUntil, ...(shard === undefined ? {} : { shard }) });
     } else if (entry.type === 'term-end') {
-      close(entry.replica, BigInt(entry.stoppedAtNs ?? entry.atNs ?? '0'), entry);
+      close(key, BigInt(entry.stoppedAtNs ?? entry.atNs ?? '0'), entry);
     } else if (entry.type === 'killed' || entry.type === 'frozen') {
-      close(entry.replica, at);
+      for (const [openKey, interval] of [...open]) if (interval.replica === entry.replica) close(openKey, at);
     }
   }
   intervals.push(...open.values());
   intervals.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
 
-  const violations = overlaps(intervals);
+  const byShard = Map.groupBy(intervals, (interval) => interval.shard);
+  const violations = [...byShard].flatMap(([shard, group]) =>
+    overlaps(group).map((v) => (shard === undefined ? v : `shard ${shard}: ${v}`)),
+  );
   const writes = entries.filter((e) => e.type === 'write');
   for (const write of writes) {
     const checked = BigInt(write.checkedAtNs ?? '0');
     const done = BigInt(write.doneAtNs ?? write.checkedAtNs ?? '0');
     const inside = intervals.some(
-      (x) => x.replica === write.replica && x.epoch === write.epoch && x.start <= checked && done <= x.end,
+      (x) =>
+        x.replica === write.replica &&
+        x.epoch === write.epoch &&
+        x.shard === write.shard &&
+        x.start <= checked &&
+        done <= x.end,
     );
     if (!inside)
       violations.push(
@@ -103,7 +118,8 @@ function describeOverlaps(intervals: Interval[]): string[] {
   const details: string[] = [];
   for (const a of intervals) {
     for (const b of intervals) {
-      if (a.replica === b.replica || !(a.start <= b.start && b.start < a.end)) continue;
+      if (a.replica === b.replica || a.shard !== b.shard || !(a.start <= b.start && b.start < a.end))
+        continue;
       const at = (ns: bigint | undefined): string => (ns === undefined ? '-' : `${ms(ns - b.start)} ms`);
       details.push(
         `${a.replica} epoch ${a.epoch} [start ${at(a.start)}, ended ${at(a.endedAt)}, ` +
