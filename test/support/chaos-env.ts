@@ -75,8 +75,7 @@ export class ChaosEnv {
    */
   static async start(options: { shards?: number } = {}): Promise<ChaosEnv> {
     const shards = options.shards ?? 0;
-    const sources =
-      shards > 0 ? Array.from({ length: shards * 3 }, (_, i) => `source-${i}`) : singleSources;
+    const sources = shards > 0 ? Array.from({ length: shards * 3 }, (_, i) => `source-${i}`) : singleSources;
     const controlPlane = await ControlPlane.start();
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(controlPlane.info.kubeconfigPath);
