@@ -1,6 +1,7 @@
-// npm run demo [-- --duration 60] [--chaos-every 10]
+// npm run demo [-- --duration 60] [--chaos-every 10] [--shards 8]
 // Starts the local control plane and three replicas (sidecar + example controller) and shows who leads,
 // live. Keys: k kill -9 the leader, s freeze it past its lease, t SIGTERM it, r resign it, q quit.
+// With --shards N: sharded leadership instead (shards.ts).
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -15,11 +16,17 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     'chaos-every': { type: 'string' },
     replicas: { type: 'string', default: '3' },
+    shards: { type: 'string' },
   },
 });
 const durationSeconds = values.duration === undefined ? undefined : Number(values.duration);
 const chaosEvery = values['chaos-every'] === undefined ? undefined : Number(values['chaos-every']);
 const replicaCount = Number(values.replicas);
+const shardCount = values.shards === undefined ? undefined : Number(values.shards);
+if (shardCount !== undefined && !(Number.isInteger(shardCount) && shardCount >= 1 && shardCount <= 64)) {
+  process.stderr.write(`demo: --shards must be a whole number from 1 to 64, got "${values.shards}"\n`);
+  process.exit(2);
+}
 for (const [flag, value] of [
   ['--duration', durationSeconds],
   ['--chaos-every', chaosEvery],
@@ -36,6 +43,16 @@ const interactive =
 process.stderr.write(
   'Starting the local control plane (the first run builds it from the Go module proxy; that takes a while)...\n',
 );
+if (shardCount !== undefined) {
+  const { runShardDemo } = await import('./shards.ts');
+  await runShardDemo({
+    shards: shardCount,
+    replicas: replicaCount,
+    durationSeconds,
+    chaosEvery,
+    interactive,
+  });
+}
 const env = await ChaosEnv.start();
 const lease = new LeaseRecorder(namespace, leaseName, env.controlPlane.info);
 const view = new DemoView({
