@@ -1,4 +1,5 @@
 // npm run bench [-- --quick] [--handovers 30] [--crashes 5] [--steady-seconds 300] [--rate 1000]
+// npm run bench -- --shards [--shard-count 8] [--quick]: the sharded benchmark instead (shards.ts).
 // Leasehold and client-go's leaderelection side by side on one local apiserver with the same
 // LD/RD/RP; results (JSON, markdown, SVG) go to test/bench/results/. See docs/performance.md.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -35,6 +36,8 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     startups: { type: 'string' },
     out: { type: 'string', default: fileURLToPath(new URL('./results', import.meta.url)) },
+    shards: { type: 'boolean', default: false },
+    'shard-count': { type: 'string', default: '8' },
   },
 });
 const quick = values.quick === true;
@@ -57,6 +60,18 @@ const log = (text: string): void => {
   process.stderr.write(`[bench] ${text}\n`);
 };
 
+if (values.shards) {
+  const shards = Number(values['shard-count']);
+  if (!(Number.isInteger(shards) && shards >= 1 && shards <= 64)) {
+    process.stderr.write(
+      `bench: --shard-count must be a whole number from 1 to 64, got "${values['shard-count']}"\n`,
+    );
+    process.exit(2);
+  }
+  const { shardBench } = await import('./shards.ts');
+  await shardBench({ shards, quick, out: values.out as string, timings, log });
+  process.exit(0);
+}
 const env = await ChaosEnv.start();
 env.sidecarEnv = {
   LEASE_DURATION_SECONDS: String(timings.leaseDurationSeconds),

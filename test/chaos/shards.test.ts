@@ -12,52 +12,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ChaosEnv } from '../support/chaos-env.ts';
 import { checkEpochOrder, checkRecords } from '../support/checker.ts';
 import type { Replica } from '../support/replica.ts';
+import { assignment as assignmentOf, shardsHeld, waitBalanced } from '../support/shard-assignment.ts';
 import { testTimings, waitUntil } from '../support/sidecar.ts';
 
 const leaseDurationMs = testTimings.leaseDurationSeconds * 1000;
 const shardCount = 4;
 
-/** The shards a replica's sidecar says it holds, or undefined when it does not answer (frozen, gone). */
-async function mine(replica: Replica): Promise<number[] | undefined> {
-  try {
-    const response = await fetch(`${replica.sidecar.url}/shards`, { signal: AbortSignal.timeout(500) });
-    return ((await response.json()) as { mine: number[] }).mine;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Shards held per answering replica among `replicas`, once each shard has exactly one holder. */
-async function assignment(replicas: Replica[]): Promise<Map<string, number[]> | undefined> {
-  const held = new Map<string, number[]>();
-  const holders = new Map<number, number>();
-  for (const replica of replicas) {
-    const shards = await mine(replica);
-    if (!shards) continue;
-    held.set(replica.name, shards);
-    for (const shard of shards) holders.set(shard, (holders.get(shard) ?? 0) + 1);
-  }
-  const complete = Array.from({ length: shardCount }, (_, i) => holders.get(i) === 1).every(Boolean);
-  return complete ? held : undefined;
-}
-
-/** Waits until `replicas` share every shard within one of fair; returns the assignment and the time taken. */
-async function balanced(replicas: Replica[], boundMs: number, what: string) {
-  const from = performance.now();
-  const fair = shardCount / replicas.length;
-  const held = await waitUntil(
-    `${what}: ${replicas.map((r) => r.name).join(', ')} balanced`,
-    async () => {
-      const now = await assignment(replicas);
-      const ok =
-        now?.size === replicas.length && [...now.values()].every((m) => Math.abs(m.length - fair) < 1);
-      return ok ? now : undefined;
-    },
-    boundMs,
-    50,
-  );
-  return { held, ms: performance.now() - from };
-}
+const mine = shardsHeld;
+const assignment = (replicas: Replica[]) => assignmentOf(replicas, shardCount);
+const balanced = (replicas: Replica[], boundMs: number, what: string) =>
+  waitBalanced(replicas, shardCount, boundMs, what);
 
 async function check(t: TestContext, env: ChaosEnv): Promise<void> {
   await env.stopMutator();

@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChaosEnv, leaseName, namespace } from '../support/chaos-env.ts';
 import type { Replica } from '../support/replica.ts';
+import { shardsHeld } from '../support/shard-assignment.ts';
 
 export interface ShardDemoOptions {
   shards: number;
@@ -47,17 +48,8 @@ export async function runShardDemo(options: ShardDemoOptions): Promise<void> {
   const live = (): Replica[] => env.replicas.filter((r) => r.alive);
 
   /** Each live replica's shards, from its own /shards (undefined when it does not answer). */
-  const held = async (): Promise<Map<Replica, number[] | undefined>> => {
-    const entries = await Promise.all(
-      live().map(async (r) => {
-        const body = await fetch(`${r.sidecar.url}/shards`, { signal: AbortSignal.timeout(500) })
-          .then((response) => response.json() as Promise<{ mine: number[] }>)
-          .catch(() => undefined);
-        return [r, body?.mine] as const;
-      }),
-    );
-    return new Map(entries);
-  };
+  const held = async (): Promise<Map<Replica, number[] | undefined>> =>
+    new Map(await Promise.all(live().map(async (r) => [r, await shardsHeld(r)] as const)));
 
   const act = async (action: Action): Promise<void> => {
     const now = await held();

@@ -10,6 +10,7 @@ import {
 import pino from 'pino';
 import { reconcileWhileLeader } from './reconciler.ts';
 import { ActivityRecorder, monotonicNs, performanceToMonotonicNs } from './recorder.ts';
+import { Slots } from './slots.ts';
 
 /**
  * The example controller: no election code at all. It asks the sidecar (LEASEHOLD_URL) whether it
@@ -65,7 +66,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
     context: LeaderContext,
     identity: string,
     stillHolds: () => boolean,
-    scope: { inScope?: (name: string) => boolean; recordAs?: Record<string, unknown> } = {},
+    scope: { inScope?: (name: string) => boolean; recordAs?: Record<string, unknown>; slots?: Slots } = {},
   ): Promise<void> => {
     const record = (entry: Record<string, unknown>): void => recorder.record({ ...entry, ...scope.recordAs });
     const startedAtNs = monotonicNs();
@@ -113,6 +114,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
 
   if (shards > 0) {
     const gate = createShardGate({ url: env.LEASEHOLD_URL, shards, onError });
+    const slots = new Slots(workers); // WORKERS is per replica, shared by its shards' terms
     await Promise.all(
       Array.from({ length: shards }, (_, shard) =>
         gate.runWhileOwning(
@@ -125,6 +127,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
               {
                 inScope: (name) => shardOf(`${namespace}/${name}`, shards) === shard,
                 recordAs: { shard },
+                slots,
               },
             ),
           { signal: stop },

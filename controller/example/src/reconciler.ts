@@ -20,6 +20,7 @@ import {
   writerAnnotation,
 } from './derive.ts';
 import { type ActivityRecorder, monotonicNs } from './recorder.ts';
+import type { Slots } from './slots.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface ReconcilerOptions {
@@ -35,6 +36,8 @@ export interface ReconcilerOptions {
   inScope?: (sourceName: string) => boolean;
   /** Added to every record (sharded: the shard). */
   recordAs?: Record<string, unknown>;
+  /** Sharded: the replica-wide limit every shard's workers share. */
+  slots?: Slots;
   recorder: ActivityRecorder;
   logger: Logger;
 }
@@ -208,6 +211,7 @@ export async function reconcileWhileLeader(
 
     const worker = async (): Promise<void> => {
       for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
+        const release = (await options.slots?.acquire()) ?? (() => {});
         try {
           await sync(key);
           queue.forget(key);
@@ -215,6 +219,8 @@ export async function reconcileWhileLeader(
           if (err instanceof NotLeader || signal.aborted) return queue.done(key);
           log.debug({ err, key }, 'sync failed; retrying with backoff');
           queue.addRateLimited(key);
+        } finally {
+          release();
         }
         queue.done(key);
       }
