@@ -162,7 +162,6 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   ): Promise<void> {
     const termSource: TermSource = {
       events: this,
-      closed: () => this.#closed,
       wait: async (signal) => (await this.waitForLeadership(signal)).epoch,
       ended: (epoch, stopped) =>
         termEnd(

@@ -20,11 +20,16 @@ export function fnv1a32(key: string): number {
  * cluster-scoped objects), as controller-runtime and client-go print them.
  */
 export function shardOf(key: string, shards: number): number {
+  return fnv1a32(key) % checkShardCount(shards);
+}
+
+/** `shards` when it is a valid shard count (an integer 1…1024); throws LEASEHOLD_GATE_INVALID_OPTION otherwise. */
+export function checkShardCount(shards: number): number {
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024) {
     throw new LeaderGateError(
       'LEASEHOLD_GATE_INVALID_OPTION',
       `shards must be an integer 1…1024, got ${shards}`,
     );
   }
-  return fnv1a32(key) % shards;
+  return shards;
 }

@@ -5,7 +5,6 @@ import { LeadershipEndedError } from './errors.ts';
 export interface TermSource {
   /** Emits `change` whenever what `ended` answers may have changed. */
   events: EventEmitter<{ change: [unknown] }>;
-  closed(): boolean;
   /** Resolves with the epoch of a term that may start now; rejects when the gate closes or `signal` aborts. */
   wait(signal?: AbortSignal): Promise<number>;
   /** Why the term of `epoch` has ended (undefined: it has not); `stopped` when the caller's signal aborted. */
@@ -29,16 +28,15 @@ export async function runTerms<Context>(
   contextOf: (signal: AbortSignal, epoch: number) => Context,
   outer?: AbortSignal,
 ): Promise<void> {
-  while (!source.closed() && !outer?.aborted) {
+  for (;;) {
     let epoch: number;
     try {
-      epoch = await source.wait(outer);
+      epoch = await source.wait(outer); // rejects once the gate is closed or `outer` aborted
     } catch {
       return;
     }
     const term = new AbortController();
     const end = (): void => {
-      if (term.signal.aborted) return;
       const why = source.ended(epoch, outer?.aborted === true);
       if (why) term.abort(new LeadershipEndedError(source.endedAt(), why));
     };
@@ -46,7 +44,7 @@ export async function runTerms<Context>(
     outer?.addEventListener('abort', end);
     source.started?.();
     try {
-      end();
+      end(); // the term may have ended between `wait` resolving and now
       if (!term.signal.aborted) await fn(contextOf(term.signal, epoch));
     } catch (err) {
       if (!term.signal.aborted) source.onError(err);

@@ -24,6 +24,8 @@ test("owns(key): the key's shard is held by this replica; nothing is owned befor
   const keys = keysByShard(3);
   assert.equal(gate.owns(keys[1] as string), false, 'unknown count: owns nothing');
   assert.equal(gate.count, undefined);
+  assert.deepEqual(gate.current(), []);
+  assert.equal(gate.epochOf(1), null);
   await until(() => gate.ownsShard(1));
   assert.equal(gate.count, 3);
   assert.deepEqual(
@@ -91,18 +93,24 @@ test("a sidecar that stops answering: the shard's term ends at its deadline, com
   const gate = shardGateFor(url, t, { onError: (err) => errors.push(err) });
   let ended: LeadershipEndedError | undefined;
   let startedAt = 0;
+  const createdAt = performance.now();
   const loop = gate.runWhileOwning(0, async ({ signal }) => {
     startedAt = performance.now();
     faults.status = 503; // every ask from now on fails
+    // Busy for 700 ms: the deadline (at most 500 ms on) passes while no timer can fire.
+    while (performance.now() < startedAt + 700);
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
     ended = signal.reason as LeadershipEndedError;
   });
   await until(() => ended !== undefined, 2_000);
   assert.match(ended?.message ?? '', /lost/);
-  // The last promise was at most 0.5 s long and was asked for before the term started.
-  assert.ok((ended?.endedAt ?? 0) <= startedAt + 500, `${(ended?.endedAt ?? 0) - startedAt} ms`);
+  // The last promise was at most 0.5 s long and was asked for before the term started: endedAt is that
+  // deadline, not the moment the busy process noticed.
+  const endedAt = ended?.endedAt ?? 0;
+  assert.ok(endedAt <= startedAt + 500, `${endedAt - startedAt} ms`);
+  assert.ok(endedAt > createdAt, 'after the gate asked');
   assert.equal(gate.ownsShard(0), false);
-  assert.ok(errors.length > 0, 'the failures were reported');
+  await until(() => errors.length > 0); // the failures are reported
   await gate.close();
   await loop;
 });
@@ -206,4 +214,83 @@ test('an open shard gate keeps its process alive; closing it lets the process en
   assert.equal(open.code, null, 'still running after 3 s: killed by the test');
   const closed = await run('close');
   assert.deepEqual([closed.output.trim(), closed.code], ['owned', 0]);
+});
+
+test('a loss ends the term at the moment the answer said so', async (t) => {
+  const { app, url, shard } = await shardedSidecar(1);
+  t.after(() => app.close());
+  shard(0).lead(3);
+  const gate = shardGateFor(url, t, { pollIntervalMs: 20 });
+  let ended: LeadershipEndedError | undefined;
+  const loop = gate.runWhileOwning(0, async ({ signal }) => {
+    await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    ended = signal.reason as LeadershipEndedError;
+  });
+  await until(() => gate.ownsShard(0));
+  const before = performance.now();
+  shard(0).follow();
+  await until(() => ended !== undefined);
+  assert.ok((ended?.endedAt ?? 0) >= before, 'not before the loss');
+  assert.ok((ended?.endedAt ?? 0) <= performance.now());
+  await gate.close();
+  await loop;
+});
+
+test('waitForShard: rejects when its signal aborts or the gate closes, and leaves no listener behind', async (t) => {
+  const { app, url, shard } = await shardedSidecar(2);
+  t.after(() => app.close());
+  shard(1).lead(6);
+  const gate = shardGateFor(url, t);
+  const listeners = gate.listenerCount('change');
+  assert.deepEqual(await gate.waitForShard(1), { epoch: 6 });
+  const aborted = new AbortController();
+  const waiting = gate.waitForShard(0, aborted.signal);
+  aborted.abort();
+  await assert.rejects(waiting, { code: 'LEASEHOLD_GATE_ABORTED' });
+  assert.equal(gate.listenerCount('change'), listeners);
+  const pending = assert.rejects(gate.waitForShard(0), { code: 'LEASEHOLD_GATE_CLOSED' });
+  await gate.close();
+  await pending;
+});
+
+test('how often it asks: the interval while nothing is owned, half the validity while a shard is, no faster when failing', async (t) => {
+  const { app, url, shard, asks, faults } = await shardedSidecar(1);
+  t.after(() => app.close());
+  const window = async (gateOptions: Parameters<typeof shardGateFor>[2], ms: number) => {
+    const before = asks();
+    const gate = shardGateFor(url, t, gateOptions);
+    await until(() => asks() > before);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the first answer is in
+    const from = asks();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    const count = asks() - from;
+    await gate.close();
+    return count;
+  };
+  // Not owned, every 100 ms: about 10 in a second.
+  const follower = await window({ pollIntervalMs: 100 }, 1_000);
+  assert.ok(follower >= 5 && follower <= 12, `${follower} asks`);
+  // Owned: each answer promises 500 ms, asked again after 250 ms; the default interval (500 ms) is longer.
+  shard(0).lead(1);
+  const owner = await window({}, 1_000);
+  assert.ok(owner >= 3 && owner <= 6, `${owner} asks`);
+  // Failing, nothing owned: the default interval, no tight loop.
+  shard(0).follow();
+  faults.status = 503;
+  const failing = await window({ onError: () => {} }, 1_000);
+  assert.ok(failing <= 3, `${failing} asks`);
+});
+
+test('close: emits once, returns at once even with a long interval, a second close does nothing', async (t) => {
+  const { app, url } = await shardedSidecar(1);
+  t.after(() => app.close());
+  const gate = createShardGate({ url, pollIntervalMs: 60_000 });
+  await until(() => gate.count !== undefined);
+  let changes = 0;
+  gate.on('change', () => changes++);
+  const started = performance.now();
+  await gate.close();
+  await gate.close();
+  assert.ok(performance.now() - started < 1_000, 'not waiting out the interval');
+  assert.equal(changes, 1);
 });
