@@ -1,5 +1,5 @@
 // The chaos suite with shards: sidecar + example-controller pairs with SHARDS=4 on a control plane of
-// their own, taken through SIGKILL, SIGTERM, SIGSTOP, a partition and scale 3 → 1 → 3. After each
+// their own, taken through SIGKILL, SIGTERM, SIGSTOP, a partition and scale 3 → 1 → 3 → 1. After each
 // membership change every shard must be owned again (within LD + 1 s of a crash) and the shares balanced
 // within one shard of fair within 2·LD; at the end the checker proves from what the apps recorded that
 // no shard had two acting replicas at any instant, every write fell inside its writer's term of that
@@ -43,7 +43,7 @@ async function check(t: TestContext, env: ChaosEnv): Promise<void> {
   t.diagnostic(`${report.transitions} shard terms, ${report.writes} writes`);
 }
 
-test('shards through SIGKILL, SIGTERM, SIGSTOP, a partition and scale 3 → 1 → 3: owned again, rebalanced, never acted on twice', async (t) => {
+test('shards through SIGKILL, SIGTERM, SIGSTOP, a partition and scale 3 → 1 → 3 → 1: owned again, rebalanced, never acted on twice', async (t) => {
   const env = await ChaosEnv.start({ shards: shardCount });
   env.appEnv = { ...env.appEnv, SYNC_DELAY_MS: '200' };
   let checked = false;
@@ -116,6 +116,11 @@ test('shards through SIGKILL, SIGTERM, SIGSTOP, a partition and scale 3 → 1 �
     `scale 1→3: balanced in ${Math.round((await balanced(live(), rebalance, 'scale 1→3')).ms)} ms`,
   );
   await sleep(500); // the newcomers' terms write
+  const [last, ...extra] = live() as [Replica, ...Replica[]];
+  await Promise.all(extra.map((r) => r.stop('SIGTERM')));
+  figures.push(
+    `scale 3→1 again: balanced in ${Math.round((await balanced([last], rebalance, 'scale 3→1 again')).ms)} ms`,
+  );
   await check(t, env);
   checked = true;
   t.diagnostic(figures.join('; '));

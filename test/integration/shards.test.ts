@@ -256,9 +256,65 @@ test('a sharded sidecar refuses the single-Lease routes; a single one refuses /s
     kubeconfig: group.kubeconfig,
   });
   t.after(() => single.stop('SIGKILL'));
-  const refused = await fetch(`${single.url}/shards`);
-  assert.equal(refused.status, 409);
-  assert.equal(((await refused.json()) as { code: string }).code, 'LEASEHOLD_NOT_SHARDED');
+  for (const path of ['/shards', '/shards/watch']) {
+    const refused = await fetch(`${single.url}${path}`);
+    assert.equal(refused.status, 409, path);
+    assert.equal(((await refused.json()) as { code: string }).code, 'LEASEHOLD_NOT_SHARDED');
+  }
+});
+
+/** Reads Server-Sent Events from `url` until `done` says enough; returns them parsed. */
+async function readEvents(url: string, done: (events: { event: string; data: any }[]) => boolean) {
+  const controller = new AbortController();
+  const response = await fetch(url, { signal: controller.signal });
+  assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  const events: { event: string; data: any }[] = [];
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    for (let end = buffered.indexOf('\n\n'); end !== -1; end = buffered.indexOf('\n\n')) {
+      const block = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event && data) events.push({ event, data: JSON.parse(data) });
+    }
+    if (done(events)) break;
+  }
+  controller.abort();
+  return events;
+}
+
+test('GET /shards/watch: hello, then the shards now and on every change, held ones with their stream deadline', async (t) => {
+  const group = await shardGroup(t, 'watched');
+  const sidecar = await group.add('replica-0');
+  await waitUntil('replica-0 holding every shard', async () => group.balanced(1, 0), leaseDurationMs);
+  const openedAt = performance.now();
+  let resigned: Promise<Response> | undefined;
+  const events = await readEvents(`${sidecar.url}/shards/watch`, (seen) => {
+    if (seen.length === 2)
+      resigned = fetch(`${sidecar.url}/shards/resign?shard=1&pauseSeconds=5`, { method: 'POST' });
+    return seen.some((e, i) => i > 1 && e.event === 'shards' && !e.data.shards[1].isLeader);
+  });
+  const receivedAt = performance.now();
+  assert.equal((await resigned)?.status, 202);
+  assert.deepEqual(events[0], { event: 'hello', data: { session: null, heartbeatMs: 5000 } });
+  const first = events[1]?.data;
+  assert.equal(events[1]?.event, 'shards');
+  assert.deepEqual(first.mine, [0, 1, 2, 3, 4, 5]);
+  // At most 0.5 s from when the answer was made, counted from when the stream was asked for.
+  const bound = 500 + (receivedAt - openedAt);
+  for (const item of first.shards) {
+    assert.ok(
+      item.streamDeadlineMs > 0 && item.streamDeadlineMs <= bound,
+      `shard ${item.shard}: ${item.streamDeadlineMs}`,
+    );
+  }
+  const last = events.at(-1)?.data;
+  assert.deepEqual(last.mine, [0, 2, 3, 4, 5], 'the resigned shard is no longer held');
+  assert.equal(last.shards[1].streamDeadlineMs, 0);
+  assert.ok(receivedAt - openedAt < leaseDurationMs, 'the change was pushed, not found at expiry');
 });
 
 test('another shard count: the newcomer takes nothing and is not ready while the old count holds; then it takes over', async (t) => {
