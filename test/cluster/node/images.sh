@@ -73,7 +73,10 @@ if ! exists "$build_base"; then
   for applet in $(/bin/busybox --list); do [[ $applet == busybox ]] || ln -sf /bin/busybox "$dir/bin/$applet"; done
   ln -sf /bin/env "$dir/usr/bin/env"
   cp "$node_bin" "$dir/usr/local/bin/node"; libs "$dir" "$node_bin" /bin/busybox
-  cp -a "$(npm root -g)/npm" "$dir/usr/local/lib/node_modules/npm"
+  # npm's own package directory (not `npm root -g`: with the repository's Node 24 first on PATH that
+  # names a global prefix inside node_modules/node, where no npm is installed).
+  npm_cli=$(readlink -f "${npm_execpath:-$(command -v npm)}")
+  cp -a "$(dirname "$(dirname "$npm_cli")")" "$dir/usr/local/lib/node_modules/npm"
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$dir/usr/local/bin/npm"
   cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/"
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$dir/etc/passwd"; printf 'root:x:0:\n' >"$dir/etc/group"
