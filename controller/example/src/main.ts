@@ -66,6 +66,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
     context: LeaderContext,
     identity: string,
     stillHolds: () => boolean,
+    validForMs: () => number,
     scope: { inScope?: (name: string) => boolean; recordAs?: Record<string, unknown>; slots?: Slots } = {},
   ): Promise<void> => {
     const record = (entry: Record<string, unknown>): void => recorder.record({ ...entry, ...scope.recordAs });
@@ -90,6 +91,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
         workers,
         syncDelayMs,
         stillHolds,
+        validForMs,
         recorder,
         logger: log,
         ...scope,
@@ -124,6 +126,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
               context,
               gate.current()[shard]?.holder ?? replica,
               () => gate.ownsShard(shard) && gate.epochOf(shard) === context.epoch,
+              () => gate.current()[shard]?.validForMs ?? 0,
               {
                 inScope: (name) => shardOf(`${namespace}/${name}`, shards) === shard,
                 recordAs: { shard },
@@ -140,7 +143,12 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
   const gate = createLeaderGate({ url: env.LEASEHOLD_URL, onError });
   await gate.runWhileLeader(
     (context) =>
-      term(context, gate.current().holder, () => gate.isLeader() && gate.current().epoch === context.epoch),
+      term(
+        context,
+        gate.current().holder,
+        () => gate.isLeader() && gate.current().epoch === context.epoch,
+        () => gate.current().validForMs,
+      ),
     { signal: stop },
   );
   await gate.close();

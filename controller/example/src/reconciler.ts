@@ -32,6 +32,8 @@ export interface ReconcilerOptions {
   syncDelayMs: number;
   /** Whether the term still holds (its gate still leads, or still owns its shard, with the term's epoch). */
   stillHolds: () => boolean;
+  /** Milliseconds the term is still promised (the gate's validForMs for it). */
+  validForMs: () => number;
   /** Which sources this term reconciles (sharded: the ones whose key is in its shard). Default: all. */
   inScope?: (sourceName: string) => boolean;
   /** Added to every record (sharded: the shard). */
@@ -143,7 +145,15 @@ export async function reconcileWhileLeader(
     };
 
     const sync = async (name: string): Promise<void> => {
-      if (options.syncDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.syncDelayMs));
+      if (options.syncDelayMs > 0) {
+        // Work that cannot be cancelled starts only if it ends within the term's promise (a client without
+        // a gate session, as the shard gate is, must be done by its deadline); else wait for a renewal.
+        while (options.validForMs() < options.syncDelayMs + 50) {
+          if (signal.aborted || !options.stillHolds()) throw new NotLeader();
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await new Promise((resolve) => setTimeout(resolve, options.syncDelayMs));
+      }
       const source = sources.get(name, namespace);
       const target = derivedName(name);
       const current = await core.readNamespacedConfigMap({ name: target, namespace }, inTerm).catch((err) => {
@@ -211,7 +221,8 @@ export async function reconcileWhileLeader(
 
     const worker = async (): Promise<void> => {
       for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
-        const release = (await options.slots?.acquire()) ?? (() => {});
+        const release = options.slots ? await options.slots.acquire(signal) : () => {};
+        if (!release) return queue.done(key); // the term ended while waiting for a slot
         try {
           await sync(key);
           queue.forget(key);

@@ -11,10 +11,28 @@ export class Slots {
     this.#free = count;
   }
 
-  /** Resolves with the function that gives the slot back once one is free. */
-  async acquire(): Promise<() => void> {
+  /**
+   * Resolves with the function that gives the slot back once one is free, or with undefined if `signal`
+   * aborts first (a term that ended does not wait for capacity).
+   */
+  async acquire(signal?: AbortSignal): Promise<(() => void) | undefined> {
+    if (signal?.aborted) return undefined;
     if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else {
+      const granted = await new Promise<boolean>((resolve) => {
+        const wake = (): void => {
+          signal?.removeEventListener('abort', quit);
+          resolve(true);
+        };
+        const quit = (): void => {
+          this.#waiting.splice(this.#waiting.indexOf(wake), 1);
+          resolve(false);
+        };
+        this.#waiting.push(wake);
+        signal?.addEventListener('abort', quit, { once: true });
+      });
+      if (!granted) return undefined;
+    }
     let released = false;
     return () => {
       if (released) return;
