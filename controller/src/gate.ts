@@ -12,7 +12,7 @@ import {
 import { type LeaderAnswer, SidecarClient } from './client.ts';
 import { LeaderGateError } from './errors.ts';
 import { retryDelayMs } from './retry.ts';
-import { runTerms, type TermSource } from './term-loop.ts';
+import { runTerms, type TermSource, waitForTerm } from './term-loop.ts';
 
 export interface LeaderGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
@@ -132,22 +132,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
 
   /** Resolves with the epoch once this replica leads; rejects if `signal` aborts or the gate closes. */
   waitForLeadership(signal?: AbortSignal): Promise<{ epoch: number }> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.#closed) finish(new LeaderGateError('LEASEHOLD_GATE_CLOSED'));
-        else if (signal?.aborted) finish(new LeaderGateError('LEASEHOLD_GATE_ABORTED'));
-        else if (this.isLeader()) finish(undefined, { epoch: this.#answer?.epoch ?? 0 });
-      };
-      const finish = (err?: Error, value?: { epoch: number }): void => {
-        this.off('change', check);
-        signal?.removeEventListener('abort', check);
-        if (err) reject(err);
-        else resolve(value as { epoch: number });
-      };
-      this.on('change', check);
-      signal?.addEventListener('abort', check);
-      check();
-    });
+    const epochNow = () => (this.isLeader() ? (this.#answer?.epoch ?? 0) : undefined);
+    return waitForTerm(this, () => this.#closed, epochNow, signal);
   }
 
   /**

@@ -3,7 +3,7 @@ import { termEnd } from './answer-rules.ts';
 import { type ShardAnswer, SidecarClient } from './client.ts';
 import { LeaderGateError } from './errors.ts';
 import { checkShardCount, shardOf } from './shards.ts';
-import { runTerms } from './term-loop.ts';
+import { runTerms, waitForTerm } from './term-loop.ts';
 
 export interface ShardGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
@@ -127,22 +127,8 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
 
   /** Resolves with the shard's epoch once this replica owns it; rejects if `signal` aborts or the gate closes. */
   waitForShard(shard: number, signal?: AbortSignal): Promise<{ epoch: number }> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.#closed) finish(new LeaderGateError('LEASEHOLD_GATE_CLOSED'));
-        else if (signal?.aborted) finish(new LeaderGateError('LEASEHOLD_GATE_ABORTED'));
-        else if (this.ownsShard(shard)) finish(undefined, { epoch: this.epochOf(shard) ?? 0 });
-      };
-      const finish = (err?: Error, value?: { epoch: number }): void => {
-        this.off('change', check);
-        signal?.removeEventListener('abort', check);
-        if (err) reject(err);
-        else resolve(value as { epoch: number });
-      };
-      this.on('change', check);
-      signal?.addEventListener('abort', check);
-      check();
-    });
+    const epochNow = () => (this.ownsShard(shard) ? (this.epochOf(shard) ?? 0) : undefined);
+    return waitForTerm(this, () => this.#closed, epochNow, signal);
   }
 
   /**

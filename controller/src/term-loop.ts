@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import { LeadershipEndedError } from './errors.ts';
+import { LeaderGateError, LeadershipEndedError } from './errors.ts';
 
 /** What runTerms needs from a gate: when a term may start, and when it has ended. */
 export interface TermSource {
@@ -58,4 +58,33 @@ export async function runTerms<Context>(
       source.stopped?.();
     }
   }
+}
+
+/**
+ * Resolves with the epoch `epochNow` gives once it gives one (checked now and on every `change`);
+ * rejects when `closed` says so or `signal` aborts. Leaves no listener behind.
+ */
+export function waitForTerm(
+  events: EventEmitter<{ change: [never] }>,
+  closed: () => boolean,
+  epochNow: () => number | undefined,
+  signal?: AbortSignal,
+): Promise<{ epoch: number }> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const epoch = epochNow();
+      if (closed()) finish(new LeaderGateError('LEASEHOLD_GATE_CLOSED'));
+      else if (signal?.aborted) finish(new LeaderGateError('LEASEHOLD_GATE_ABORTED'));
+      else if (epoch !== undefined) finish(undefined, { epoch });
+    };
+    const finish = (err?: Error, value?: { epoch: number }): void => {
+      events.off('change', check);
+      signal?.removeEventListener('abort', check);
+      if (err) reject(err);
+      else resolve(value as { epoch: number });
+    };
+    events.on('change', check);
+    signal?.addEventListener('abort', check);
+    check();
+  });
 }

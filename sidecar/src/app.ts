@@ -152,18 +152,18 @@ export async function buildApp(
         }
       });
     }
-    await app.register(shardRoutes, {
+    const shardAnswering = {
       shards,
       namespace: options.lease.split('/')[0] ?? '',
       clock,
       sessionlessValidityMs: answering.sessionlessValidityMs,
+    };
+    await app.register(shardRoutes, {
+      ...shardAnswering,
       resignPauseSeconds: options.resignPauseSeconds ?? 3,
     });
     await app.register(shardsWatchRoute, {
-      shards,
-      namespace: options.lease.split('/')[0] ?? '',
-      clock,
-      sessionlessValidityMs: answering.sessionlessValidityMs,
+      ...shardAnswering,
       heartbeatMs: options.heartbeatMs ?? 5_000,
       maxWatchers: options.maxWatchers ?? 1_000,
       stats,
