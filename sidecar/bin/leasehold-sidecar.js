@@ -20,8 +20,16 @@ if (major > 22 || (major === 22 && minor >= 19)) {
     process.exitCode = 1;
   }
 } else {
-  const require = createRequire(import.meta.url);
-  const node24 = join(dirname(require.resolve('node/package.json')), 'bin', 'node');
+  // In this repository the npm `node` package provides Node 24; installed from npm, nothing does.
+  let node24 = '';
+  try {
+    node24 = join(dirname(createRequire(import.meta.url).resolve('node/package.json')), 'bin', 'node');
+  } catch {
+    process.stderr.write(
+      `leasehold-sidecar: needs Node.js >= 22.19 (undici 8, type stripping); this is ${process.version}\n`,
+    );
+    process.exit(1);
+  }
   // Loaded only here: node:child_process adds a few milliseconds to every start.
   const { spawn } = await import('node:child_process');
   const child = spawn(node24, [process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit' });

@@ -22,8 +22,16 @@ if (major > 22 || (major === 22 && minor >= 19)) {
   // the pod in Terminating (a native sidecar gets its SIGTERM only after this container has exited).
   process.exit(await main(process.env, stop.signal));
 } else {
-  const require = createRequire(import.meta.url);
-  const node24 = join(dirname(require.resolve('node/package.json')), 'bin', 'node');
+  // In this repository the npm `node` package provides Node 24; installed from npm, nothing does.
+  let node24 = '';
+  try {
+    node24 = join(dirname(createRequire(import.meta.url).resolve('node/package.json')), 'bin', 'node');
+  } catch {
+    process.stderr.write(
+      `leasehold-example-controller: needs Node.js >= 22.19 (undici 8, type stripping); this is ${process.version}\n`,
+    );
+    process.exit(1);
+  }
   const child = spawn(node24, [process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit' });
   for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => (signal ? process.kill(process.pid, signal) : process.exit(code ?? 1)));
