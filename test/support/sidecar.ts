@@ -70,6 +70,9 @@ export class SidecarProcess {
     env?: Record<string, string>;
     waitReady?: boolean;
     port?: number;
+    /** Another build's bin (an installed package's, say), run by `node` (default: this Node). */
+    bin?: string;
+    node?: string;
   }): Promise<SidecarProcess> {
     const port = options.port ?? (await freePort());
     const env: Record<string, string> = {
@@ -87,7 +90,7 @@ export class SidecarProcess {
       LEASE_SAFETY_MARGIN_SECONDS: String(testTimings.safetyMarginSeconds),
       ...options.env,
     };
-    const child = spawn(process.execPath, [...sidecarNodeFlags, sidecarBin], {
+    const child = spawn(options.node ?? process.execPath, [...sidecarNodeFlags, options.bin ?? sidecarBin], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

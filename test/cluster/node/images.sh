@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the Leasehold images from our Dockerfiles without a Docker daemon (buildah), saves each as an OCI
-# archive in the cache and, when the local node is up, imports them into its containerd.
-# Prints the image references on stdout, one a line.
+# archive and, when the harness's registry is serving, pushes them to it (the node's containerd pulls
+# from there; nothing is side-loaded). Prints the image references on stdout, one a line.
+#
+# LEASEHOLD_IMAGE_REGISTRY  where the images are named and pushed (default <local registry>/leasehold)
+# LEASEHOLD_IMAGE_OUT       directory for the OCI archives (default the cache's images/)
+# LEASEHOLD_IMAGE_PUSH      1: fail if the registry is not serving; 0: never push; unset: push if serving
 #
 # Base images cannot be pulled on this machine: when they are missing from buildah's store, local
 # stand-ins with the same names are built from the Node 24 binary the repository installs (the npm
@@ -13,8 +17,11 @@ repo=$(cd "$here/../../.." && pwd)
 CACHE="${LEASEHOLD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/leasehold}"
 ROOT="${LEASEHOLD_NODE_ROOT:-$CACHE/run/node-cluster}"
 STORE="$CACHE/containers"
-ARCHIVES="$CACHE/images"
+ARCHIVES="${LEASEHOLD_IMAGE_OUT:-$CACHE/images}"
 VERSION=$(sed -n 's/^  "version": "\(.*\)",/\1/p' "$repo/sidecar/package.json")
+REVISION=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
+REGISTRY="${LEASEHOLD_IMAGE_REGISTRY:-$(bash "$here/../registry/registry.sh" address)/leasehold}"
+PUSH="${LEASEHOLD_IMAGE_PUSH:-}"
 log() { printf '[images] %s\n' "$*" >&2; }
 bh() { buildah --root "$STORE/storage" --runroot "$STORE/run" --storage-driver overlay "$@"; }
 exists() { bh inspect --type image "$1" >/dev/null 2>&1; }
@@ -93,25 +100,34 @@ fi
 pause_bin=$(bash "$here/build-node.sh" | sed -n 's/.*"pause":"\([^"]*\)".*/\1/p')
 c=$(bh from scratch); bh copy "$c" "$pause_bin" /pause >/dev/null
 bh config --entrypoint '["/pause"]' --user 65535:65535 "$c"
-bh commit -q --rm "$c" localhost/leasehold/pause:3.10 >/dev/null
+pause_ref="$REGISTRY/pause:3.10"
+bh commit -q --rm "$c" "$pause_ref" >/dev/null
 
-# build NAME DOCKERFILE: our image, tagged docker.io/leasehold/NAME:VERSION (what `leasehold/NAME` means).
+# build NAME DOCKERFILE: our image, tagged REGISTRY/NAME:VERSION, labelled with this version and commit.
 build() {
-  local ref="docker.io/leasehold/$1:$VERSION"
+  local ref="$REGISTRY/$1:$VERSION"
   log "building $ref from $2"
-  bh bud --quiet --pull=never --isolation chroot --network host --layers -f "$repo/$2" -t "$ref" "$repo" >/dev/null
+  bh bud --quiet --pull=never --isolation chroot --network host --layers -f "$repo/$2" -t "$ref" \
+    --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" "$repo" >/dev/null
   echo "$ref"
 }
 sidecar_ref=$(build sidecar sidecar/Dockerfile)
 controller_ref=$(build example-controller controller/Dockerfile)
-refs=("$sidecar_ref" "$controller_ref" localhost/leasehold/pause:3.10)
+refs=("$sidecar_ref" "$controller_ref" "$pause_ref")
 
+registry_host=${REGISTRY%%/*}
+if [[ $PUSH != 0 ]] && curl -sf -o /dev/null --max-time 2 "http://$registry_host/v2/"; then PUSH=1
+elif [[ $PUSH == 1 ]]; then log "the registry $registry_host is not serving (npm run cluster -- up starts it)"; exit 1
+else PUSH=0; fi
+mkdir -p "$ARCHIVES"
 for ref in "${refs[@]}"; do
   name=${ref##*/}; name=${name%%:*}
   rm -f "$ARCHIVES/$name.tar"
   bh push -q "$ref" "oci-archive:$ARCHIVES/$name.tar:$ref" >/dev/null
-  if [[ -S $ROOT/containerd/containerd.sock ]]; then
-    ctr --address "$ROOT/containerd/containerd.sock" -n k8s.io images import "$ARCHIVES/$name.tar" >/dev/null
+  if [[ $PUSH == 1 ]]; then
+    bh push -q --tls-verify=false "$ref" "docker://$ref" >/dev/null ||
+      { log "pushing $ref to $registry_host was refused"; exit 1; }
   fi
   echo "$ref"
 done
+[[ $PUSH == 1 ]] && log "pushed to $registry_host" || log "not pushed: the registry $registry_host is not serving"

@@ -7,6 +7,10 @@
 #   node-cluster.sh down   stop everything and remove processes, mounts, network namespaces, the bridge,
 #                          nft tables and cgroups it made
 #
+# `up` also starts the harness's OCI registry (registry/registry.sh) if it is not serving: containerd
+# pulls every image from it, the pod sandbox image included. `down` leaves the registry to its owner
+# (npm run cluster, the e2e suite), so a `down` of leftovers does not wipe what was just pushed.
+#
 # Network rules (see docs/testing.md): one bridge 198.18.0.1/24 (pods 198.18.0.0/24, Services
 # 198.19.0.0/24); ip_forward is never turned on and a guard table drops anything routed into or out of
 # the bridge, so pod traffic only reaches the host's own addresses and other pods.
@@ -22,6 +26,7 @@ SERVICE_CIDR=198.19.0.0/24
 API_PORT=16443
 CGROUP=leasehold-node
 GUARD_TABLE=leasehold_node_guard
+REGISTRY=$(bash "$here/../registry/registry.sh" address)
 log() { printf '[node-cluster] %s\n' "$*" >&2; }
 
 binaries() {
@@ -168,7 +173,7 @@ state = "$ROOT/containerd/state"
 [plugins."io.containerd.internal.v1.opt"]
   path = "$ROOT/containerd/opt"
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/leasehold/pause:3.10"
+  sandbox_image = "$REGISTRY/leasehold/pause:3.10"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
@@ -182,19 +187,22 @@ state = "$ROOT/containerd/state"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+  # Images come from the harness's registry, over plain HTTP on loopback (hosts.toml below).
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$ROOT/containerd/certs.d"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$ROOT/cni/net.d"
     max_conf_num = 1
 T
+  mkdir -p "$ROOT/containerd/certs.d/$REGISTRY"
+  cat >"$ROOT/containerd/certs.d/$REGISTRY/hosts.toml" <<T
+server = "http://$REGISTRY"
+[host."http://$REGISTRY"]
+  capabilities = ["pull", "resolve"]
+T
   start containerd containerd --config "$ROOT/containerd/config.toml"
   wait_for containerd 30 ctr --address "$ROOT/containerd/containerd.sock" version
-  local archive
-  for archive in "$CACHE"/images/*.tar; do
-    if [[ -f "$archive" ]]; then
-      ctr --address "$ROOT/containerd/containerd.sock" -n k8s.io images import "$archive" >/dev/null
-    fi
-  done
 }
 
 kubelet_up() {
@@ -337,6 +345,7 @@ up() {
   down
   mkdir -p "$ROOT/logs" "$ROOT/pids"
   local started=$SECONDS
+  bash "$here/../registry/registry.sh" up >/dev/null
   pki
   network_up
   cgroups_up
