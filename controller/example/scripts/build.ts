@@ -22,7 +22,9 @@ await build({
   legalComments: 'linked',
   logLevel: 'warning',
   // Some CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
-  banner: { js: "import { createRequire as leaseholdRequire } from 'node:module';\nconst require = leaseholdRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as leaseholdRequire } from 'node:module';\nconst require = leaseholdRequire(import.meta.url);",
+  },
 });
 const { size } = await stat(outfile);
 process.stdout.write(`dist/example-controller.mjs: ${(size / 1024 / 1024).toFixed(1)} MiB\n`);
