@@ -1,5 +1,6 @@
 // End to end on real pods: a local node (kubelet + containerd + runc + CNI) started by the harness, the
-// images built from our Dockerfiles, and the chart installed with `helm install` as a user would.
+// images built from our Dockerfiles and pushed with both charts to the harness's OCI registry, and the
+// chart installed from `oci://` with `helm install` as a user would; containerd pulls every image.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,10 +11,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { controlPlaneBinaries } from '../cluster/binaries.ts';
+import { buildImages, chartRepository, packageCharts, type ReleaseTarget } from '../release/artifacts.ts';
+import { versionFields } from '../release/versions.ts';
 import { checkRecords } from '../support/checker.ts';
 import { helmCreateChartFromDoc, workspace } from '../support/doc-steps.ts';
 import { setUpAndTearDown } from '../support/file-hooks.ts';
-import { chartDir, helm as runHelm } from '../support/helm.ts';
+import { helm as runHelm } from '../support/helm.ts';
 import { waitUntil } from '../support/sidecar.ts';
 
 const scripts = fileURLToPath(new URL('../cluster/node/', import.meta.url));
@@ -23,6 +26,8 @@ let sidecarImage = '';
 let controllerImage = '';
 let pauseImage = '';
 let recordDir = '';
+let target: ReleaseTarget | undefined;
+const registryScript = fileURLToPath(new URL('../cluster/registry/registry.sh', import.meta.url));
 const releases: { namespace: string; release: string }[] = [];
 const retryPeriodMs = 1_000;
 const leaseDurationMs = 4_000;
@@ -54,11 +59,21 @@ async function describe(namespace: string): Promise<string> {
 
 const helm = (args: string[]) => runHelm(args, { KUBECONFIG: kubeconfig });
 
+interface ContainerStatus {
+  name: string;
+  containerID?: string;
+  restartCount: number;
+  started?: boolean;
+  image?: string;
+  imageID?: string;
+}
+
 interface Pod {
   metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
   status: {
     conditions?: { type: string; status: string }[];
-    initContainerStatuses?: { name: string; containerID?: string; restartCount: number; started?: boolean }[];
+    initContainerStatuses?: ContainerStatus[];
+    containerStatuses?: ContainerStatus[];
   };
 }
 
@@ -104,15 +119,8 @@ async function install(namespace: string, release: string, extra: string[] = [])
   releases.push({ namespace, release });
   await kubectl(['create', 'namespace', namespace]);
   await kubectl(['label', 'namespace', namespace, 'leasehold.io/test-run=e2e']);
-  const [controllerRepo, controllerTag] = controllerImage.split(/:(?=[^:]+$)/) as [string, string];
-  const [sidecarRepo, sidecarTag] = sidecarImage.split(/:(?=[^:]+$)/) as [string, string];
+  // No image settings: the packaged chart names the registry's images, at its appVersion.
   const values: Record<string, string | number | boolean> = {
-    'controller.image.repository': controllerRepo,
-    'controller.image.tag': controllerTag,
-    'controller.image.pullPolicy': 'Never',
-    'sidecar.image.repository': sidecarRepo,
-    'sidecar.image.tag': sidecarTag,
-    'sidecar.image.pullPolicy': 'Never',
     'sidecar.podRoleLabel': true,
     'sidecar.election.leaseDurationSeconds': leaseDurationMs / 1000,
     'sidecar.election.renewDeadlineSeconds': 3,
@@ -122,7 +130,10 @@ async function install(namespace: string, release: string, extra: string[] = [])
   await helm([
     'install',
     release,
-    chartDir,
+    `${chartRepository(target as ReleaseTarget)}/leasehold`,
+    '--version',
+    (target as ReleaseTarget).version,
+    '--plain-http',
     '--namespace',
     namespace,
     '--wait',
@@ -134,18 +145,28 @@ async function install(namespace: string, release: string, extra: string[] = [])
 }
 
 async function setUp() {
-  // Images first: the node imports every archive in the cache when it starts.
-  [sidecarImage, controllerImage, pauseImage] = (await script('images.sh')).trim().split('\n') as [
-    string,
-    string,
-    string,
-  ];
+  // The node first: it starts the registry, which the release's images and charts are pushed to.
   const up = await script('node-cluster.sh', ['up']);
   kubeconfig = /KUBECONFIG=(.+)/.exec(up)?.[1] ?? '';
   assert.ok(kubeconfig, `node-cluster.sh up printed no KUBECONFIG: ${up}`);
+  const registry = (await run('bash', [registryScript, 'address'])).stdout.trim();
+  target = {
+    version: (await versionFields()).version,
+    registry: `${registry}/leasehold`,
+    plainHttp: true,
+    push: true,
+  };
+  const artifacts = await mkdtemp(join(tmpdir(), 'leasehold-e2e-artifacts-'));
+  try {
+    const { refs } = await buildImages(target, artifacts);
+    [sidecarImage, controllerImage] = refs as [string, string];
+    pauseImage = `${target.registry}/pause:3.10`;
+    await packageCharts(target, artifacts);
+  } finally {
+    await rm(artifacts, { recursive: true, force: true });
+  }
   recordDir = await mkdtemp(join(tmpdir(), 'leasehold-e2e-records-'));
   await chmod(recordDir, 0o1777); // the pods run as 65532
-  await runHelm(['dependency', 'build', chartDir]);
 }
 
 // Each test's release goes when the test ends, so the next one runs on a quiet node.
@@ -163,6 +184,7 @@ async function tearDown() {
   await run('bash', [join(scripts, 'node-cluster.sh'), 'down'], {
     env: { ...process.env, LEASEHOLD_NODE_LOGS_TO: logs },
   });
+  await run('bash', [registryScript, 'down']);
   if (logs) process.stderr.write(`[e2e] tests failed; node logs kept in ${logs}\n`);
   if (recordDir) await rm(recordDir, { recursive: true, force: true });
 }
@@ -412,8 +434,6 @@ test('a `helm create` chart given the sidecar by following docs/adding-to-your-c
     '--set',
     `image.tag=${userTag}`,
     '--set',
-    'image.pullPolicy=Never',
-    '--set',
     'livenessProbe=null',
     '--set',
     'readinessProbe=null',
@@ -421,8 +441,6 @@ test('a `helm create` chart given the sidecar by following docs/adding-to-your-c
     `leasehold.image.repository=${repository}`,
     '--set',
     `leasehold.image.tag=${tag}`,
-    '--set',
-    'leasehold.image.pullPolicy=Never',
   ]);
   const all = await pods(namespace, 'app.kubernetes.io/instance=billing');
   assert.equal(all.filter(ready).length, 2);
@@ -442,6 +460,21 @@ test('helm install --wait: both pods Ready; /leader through kubectl port-forward
   const selector = 'app.kubernetes.io/instance=ctl';
   const all = await pods(namespace, selector);
   assert.equal(all.filter(ready).length, 2);
+  // Both images came from the registry: containerd pulled them, and says from where.
+  const pulled = all.flatMap((p) => [
+    ...(p.status.initContainerStatuses ?? []),
+    ...(p.status.containerStatuses ?? []),
+  ]);
+  for (const image of [sidecarImage, controllerImage]) {
+    const statuses = pulled.filter((c) => c.image === image);
+    assert.equal(statuses.length, 2, `both pods run ${image}: ${JSON.stringify(pulled.map((c) => c.image))}`);
+    const repository = image.replace(/:[^:/]+$/, '');
+    for (const c of statuses)
+      assert.match(c.imageID ?? '', new RegExp(`^${repository.replaceAll('.', '\\.')}@sha256:[0-9a-f]{64}$`));
+  }
+  process.stdout.write(
+    `[e2e] pulled from the registry: ${[...new Set(pulled.map((c) => c.imageID))].join(', ')}\n`,
+  );
 
   // The documented debug path: port-forward to the Deployment, then curl /leader.
   const forward: ChildProcess = spawn((await controlPlaneBinaries()).kubectl, [

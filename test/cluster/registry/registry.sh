@@ -11,8 +11,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 CACHE="${LEASEHOLD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/leasehold}"
-ROOT="$CACHE/run/registry"
 ADDRESS="${LEASEHOLD_REGISTRY:-127.0.0.1:15000}"
+ROOT="$CACHE/run/registry-${ADDRESS//[:\/]/-}"
 log() { printf '[registry] %s\n' "$*" >&2; }
 
 serving() { curl -sf -o /dev/null --max-time 2 "http://$ADDRESS/v2/"; }
