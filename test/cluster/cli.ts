@@ -2,7 +2,9 @@
 // `up` starts etcd + kube-apiserver, prints KUBECONFIG=<path> and stays up until Ctrl-C / SIGTERM.
 // `up --with-node` starts a whole single-node cluster instead (kubelet, containerd, scheduler,
 // controller-manager, kube-proxy; needs root), prints KUBECONFIG=<path> once the node is Ready and
-// tears it down on Ctrl-C / SIGTERM. `down` stops either one left running.
+// tears it down on Ctrl-C / SIGTERM. Both start the harness's OCI registry (registry/registry.sh, on
+// 127.0.0.1:15000 unless LEASEHOLD_REGISTRY says otherwise) and stop it, with everything pushed to it,
+// when they stop. `down` stops whatever is left running.
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -20,6 +22,8 @@ const stateDir = join(
 const stateFile = join(stateDir, 'cluster.json');
 
 const nodeCluster = fileURLToPath(new URL('node/node-cluster.sh', import.meta.url));
+const registry = fileURLToPath(new URL('registry/registry.sh', import.meta.url));
+const registryDown = () => promisify(execFile)('bash', [registry, 'down']).catch(() => {});
 
 function untilSignal(): Promise<string> {
   return new Promise<string>((resolve) => {
@@ -44,6 +48,7 @@ async function upWithNode(): Promise<void> {
     );
     child.kill('SIGTERM');
     await promisify(execFile)('bash', [nodeCluster, 'down']).catch(() => {});
+    await registryDown();
     process.exitCode = 1;
     return;
   }
@@ -52,19 +57,22 @@ async function upWithNode(): Promise<void> {
   const signal = await interrupted;
   process.stderr.write(`${signal}: tearing the node cluster down\n`);
   await promisify(execFile)('bash', [nodeCluster, 'down']);
+  await registryDown();
 }
 
 async function up(): Promise<void> {
+  const { stdout: registryLine } = await promisify(execFile)('bash', [registry, 'up']);
   const controlPlane = await ControlPlane.start();
   await mkdir(stateDir, { recursive: true });
   await writeFile(stateFile, JSON.stringify({ pid: process.pid, ...controlPlane.info }));
-  process.stdout.write(`KUBECONFIG=${controlPlane.info.kubeconfigPath}\n`);
+  process.stdout.write(`KUBECONFIG=${controlPlane.info.kubeconfigPath}\n${registryLine}`);
   process.stderr.write(
     `kube-apiserver ${controlPlane.info.binaries.kubernetesVersion} at ${controlPlane.info.server}; Ctrl-C stops it\n`,
   );
   const signal = await untilSignal();
   process.stderr.write(`${signal}: stopping the control plane\n`);
   await controlPlane.stop();
+  await registryDown();
   await rm(stateFile, { force: true });
 }
 
@@ -72,6 +80,7 @@ async function down(): Promise<void> {
   await promisify(execFile)('bash', [nodeCluster, 'down']).catch((err: { stderr?: string }) => {
     process.stderr.write(`node cluster: ${err.stderr ?? err}\n`);
   });
+  await registryDown();
   const state = await readFile(stateFile, 'utf8').catch(() => undefined);
   if (!state) {
     process.stderr.write('no control plane recorded as running\n');

@@ -357,6 +357,7 @@ up() {
   wait_for "the default ServiceAccount" 60 "$KUBECTL" --kubeconfig "$ROOT/admin.kubeconfig" get serviceaccount default
   log "node $NODE Ready in $((SECONDS - started)) s (API https://$IP:$API_PORT, pods $POD_CIDR, Services $SERVICE_CIDR)"
   echo "KUBECONFIG=$ROOT/admin.kubeconfig"
+  echo "REGISTRY=$REGISTRY"
 }
 
 case "${1:-}" in
