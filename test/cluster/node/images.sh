@@ -109,6 +109,10 @@ build() {
   log "building $ref from $2"
   bh bud --quiet --pull=never --isolation chroot --network host --layers -f "$repo/$2" -t "$ref" \
     --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" "$repo" >/dev/null
+  # buildah's layer cache can hand back a LABEL step built for another commit: set this build's labels last.
+  local c; c=$(bh from --pull=never "$ref")
+  bh config --label "org.opencontainers.image.version=$VERSION" --label "org.opencontainers.image.revision=$REVISION" "$c"
+  bh commit -q --rm "$c" "$ref" >/dev/null
   echo "$ref"
 }
 sidecar_ref=$(build sidecar sidecar/Dockerfile)
