@@ -14,7 +14,7 @@ import { controlPlaneBinaries } from '../cluster/binaries.ts';
 import { buildImages, chartRepository, packageCharts, type ReleaseTarget } from '../release/artifacts.ts';
 import { versionFields } from '../release/versions.ts';
 import { checkRecords } from '../support/checker.ts';
-import { helmCreateChartFromDoc, workspace } from '../support/doc-steps.ts';
+import { helmCreateChartFromDoc, runBlock, toolPath, workspace } from '../support/doc-steps.ts';
 import { setUpAndTearDown } from '../support/file-hooks.ts';
 import { helm as runHelm } from '../support/helm.ts';
 import { waitUntil } from '../support/sidecar.ts';
@@ -450,6 +450,39 @@ test('a `helm create` chart given the sidecar by following docs/adding-to-your-c
     `${elected} is one of the pods`,
   );
   await helm(['uninstall', 'billing', '--namespace', namespace, '--wait']);
+});
+
+test("the README's Install commands as written, on the local registry: helm install from oci://, images pulled, helm test passes", async () => {
+  const readme = await readFile(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+  const lines = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => (m[1] as string).split('\n'));
+  const general = lines.find((l) => l.startsWith('helm install ctl oci://<registry>/'));
+  const local = lines.find((l) => l.startsWith('helm install ctl oci://127.0.0.1:15000/'));
+  const helmTest = lines.find((l) => l.startsWith('helm test ctl'))?.replace(/\s+#.*$/, '');
+  assert.ok(general && local && helmTest, 'the README has both install commands and helm test');
+  const registry = (target as ReleaseTarget).registry;
+  // One command: the general form with the local registry, over plain HTTP.
+  assert.equal(`${general.replace('<registry>', '127.0.0.1:15000/leasehold')} --plain-http`, local);
+  assert.match(
+    local,
+    new RegExp(`--version ${(target as ReleaseTarget).version.replaceAll('.', '\\.')} `),
+    'the README names this version',
+  );
+  const env = {
+    KUBECONFIG: kubeconfig,
+    PATH: await toolPath(await mkdtemp(join(tmpdir(), 'leasehold-e2e-readme-'))),
+  };
+  const asWritten = (line: string) => line.replaceAll('127.0.0.1:15000/leasehold', registry);
+  releases.push({ namespace: 'ctl', release: 'ctl' });
+  await runBlock(asWritten(local), tmpdir(), env);
+  const all = await pods('ctl', 'app.kubernetes.io/instance=ctl');
+  assert.equal(all.filter(ready).length, 2);
+  const images = all.flatMap((p) => [
+    ...(p.status.initContainerStatuses ?? []),
+    ...(p.status.containerStatuses ?? []),
+  ]);
+  assert.deepEqual([...new Set(images.map((c) => c.image))].sort(), [controllerImage, sidecarImage].sort());
+  const { stdout } = await runBlock(helmTest, tmpdir(), env);
+  assert.match(stdout, /Phase:\s+Succeeded/);
 });
 
 // Last: after a `kubectl port-forward` session into a pod was closed, this node's containerd 1.6 was seen
