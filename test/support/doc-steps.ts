@@ -2,9 +2,9 @@
 // what a user does with the code block(s) that follow it, and `applySteps` does exactly that to a
 // project on disk (a `helm create` chart, a kubebuilder-style layout). Nothing here edits a block.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,8 +147,41 @@ export async function runBlock(block: string, cwd: string, env: Record<string, s
 export async function helmCreateChartFromDoc(dir: string, name: string): Promise<string> {
   const chart = join(dir, name);
   await helm(['create', chart]);
-  const runs = await applySteps(chart, await docSteps('1. Helm'), { mychart: name });
+  // The doc's registry is ours; a user's is where they pushed: here, a local one with this checkout's chart.
+  const registry = await libraryChartRegistry();
+  const runs = await applySteps(chart, await docSteps('1. Helm'), {
+    mychart: name,
+    'oci://ghcr.io/leasehold/charts': `oci://${registry}/charts`,
+  });
   assert.equal(runs.length, 0);
-  await helm(['dependency', 'update', chart]);
+  await helm(['dependency', 'update', chart, '--plain-http']);
   return chart;
+}
+
+const registryScript = fileURLToPath(new URL('../cluster/registry/registry.sh', import.meta.url));
+// An address of its own, so that the e2e suite's registry is not touched.
+const docsRegistry = '127.0.0.1:15200';
+let libraryPushed: Promise<string> | undefined;
+
+/** A registry (stopped when this process exits) holding this checkout's library chart; its `host/prefix`. */
+function libraryChartRegistry(): Promise<string> {
+  libraryPushed ??= (async () => {
+    const env = { ...process.env, LEASEHOLD_REGISTRY: docsRegistry };
+    await promisify(execFile)('bash', [registryScript, 'up'], { env });
+    process.once('exit', () => {
+      execFileSync('bash', [registryScript, 'down'], { env, stdio: 'ignore' });
+    });
+    const out = await mkdtemp(join(tmpdir(), 'leasehold-lib-chart-'));
+    await helm(['package', join(repoChartDir, 'leasehold-lib'), '--destination', out]);
+    const [packaged] = (await readdir(out)).filter((f) => f.endsWith('.tgz'));
+    await helm([
+      'push',
+      join(out, packaged as string),
+      `oci://${docsRegistry}/leasehold/charts`,
+      '--plain-http',
+    ]);
+    rmSync(out, { recursive: true, force: true });
+    return `${docsRegistry}/leasehold`;
+  })();
+  return libraryPushed;
 }
