@@ -7,6 +7,8 @@ export interface OptionSpec {
   default?: string | number | boolean;
   min?: number;
   max?: number;
+  /** The only values a string option takes. */
+  values?: readonly string[];
   description: string;
 }
 
@@ -204,6 +206,7 @@ export const optionSpecs = [
     flag: '--log-level',
     type: 'string',
     default: 'info',
+    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'],
     description: 'trace, debug, info, warn, error or fatal.',
   },
   {
@@ -212,6 +215,7 @@ export const optionSpecs = [
     flag: '--log-format',
     type: 'string',
     default: 'auto',
+    values: ['json', 'pretty', 'auto'],
     description: 'json, pretty, or auto (pretty on a TTY, JSON otherwise).',
   },
 ] as const satisfies readonly OptionSpec[];

@@ -42,7 +42,8 @@ export interface ConfigSources {
 
 const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+const logLevels: readonly string[] = optionSpecs.find((s) => s.key === 'logLevel')?.values ?? [];
+const logFormats: readonly string[] = optionSpecs.find((s) => s.key === 'logFormat')?.values ?? [];
 const defaultNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /**
@@ -133,7 +134,7 @@ export function loadConfig(sources: ConfigSources): Config {
   if (!logLevels.includes(values.logLevel as string)) {
     problems.push(`LOG_LEVEL must be one of ${logLevels.join(', ')}, got "${values.logLevel}"`);
   }
-  if (!['json', 'pretty', 'auto'].includes(values.logFormat as string)) {
+  if (!logFormats.includes(values.logFormat as string)) {
     problems.push(`LOG_FORMAT must be json, pretty or auto, got "${values.logFormat}"`);
   }
   const appHealthUrl = values.appHealthUrl as string | undefined;
