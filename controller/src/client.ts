@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import { LeaderGateError } from './errors.ts';
+import { GateError } from './errors.ts';
 
 /** The sidecar's /leader answer (docs/api.md). */
 export interface LeaderAnswer {
@@ -56,7 +56,7 @@ export class SidecarClient {
     );
     const answer = body as Partial<LeaderAnswer>;
     if (typeof answer.isLeader !== 'boolean' || typeof answer.validForMs !== 'number') {
-      throw new LeaderGateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
+      throw new GateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
     }
     return answer as LeaderAnswer;
   }
@@ -71,7 +71,7 @@ export class SidecarClient {
       body.shards.every(
         (s, i) => s.shard === i && typeof s.isLeader === 'boolean' && typeof s.validForMs === 'number',
       );
-    if (!valid) throw new LeaderGateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
+    if (!valid) throw new GateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
     return body as ShardsAnswer;
   }
 
@@ -90,11 +90,11 @@ export class SidecarClient {
         bodyTimeout: 0,
       })
       .catch((err) => {
-        throw new LeaderGateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', 'watch', { cause: err });
+        throw new GateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', 'watch', { cause: err });
       });
     if (response.statusCode !== 200) {
       await response.body.dump();
-      throw new LeaderGateError('LEASEHOLD_GATE_BAD_RESPONSE', `watch answered ${response.statusCode}`);
+      throw new GateError('LEASEHOLD_GATE_BAD_RESPONSE', `watch answered ${response.statusCode}`);
     }
     response.body.setEncoding('utf8');
     let buffer = '';
@@ -111,7 +111,7 @@ export class SidecarClient {
       }
     } catch (err) {
       if (!signal.aborted)
-        throw new LeaderGateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', 'watch broke', { cause: err });
+        throw new GateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', 'watch broke', { cause: err });
     }
   }
 
@@ -132,18 +132,18 @@ export class SidecarClient {
       });
       const text = await response.body.text();
       if (response.statusCode === 404 && text.includes('LEASEHOLD_SESSION_NOT_FOUND')) {
-        throw new LeaderGateError('LEASEHOLD_GATE_SESSION_UNKNOWN', `${method} ${path}`);
+        throw new GateError('LEASEHOLD_GATE_SESSION_UNKNOWN', `${method} ${path}`);
       }
       if (response.statusCode >= 300) {
-        throw new LeaderGateError(
+        throw new GateError(
           'LEASEHOLD_GATE_BAD_RESPONSE',
           `${method} ${path} answered ${response.statusCode} ${text.slice(0, 200)}`,
         );
       }
       return text === '' ? undefined : JSON.parse(text);
     } catch (err) {
-      if (err instanceof LeaderGateError) throw err;
-      throw new LeaderGateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', `${method} ${path}`, { cause: err });
+      if (err instanceof GateError) throw err;
+      throw new GateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', `${method} ${path}`, { cause: err });
     }
   }
 }

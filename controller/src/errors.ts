@@ -7,31 +7,37 @@ export const gateErrorMessages = {
   LEASEHOLD_GATE_SESSION_UNKNOWN:
     'the sidecar does not know this gate session (it restarted, or the stream is not open yet)',
   LEASEHOLD_GATE_INVALID_OPTION: 'invalid gate option',
-  LEASEHOLD_GATE_LEADERSHIP_ENDED: 'leadership ended',
+  LEASEHOLD_GATE_TERM_ENDED: 'the term ended',
   LEASEHOLD_GATE_SHARD_COUNT_MISMATCH:
     "the sidecar runs another shard count than this gate was given (its SHARDS differs from the app's)",
 } as const;
 
 export type GateErrorCode = keyof typeof gateErrorMessages;
 
-export class LeaderGateError extends Error {
+export class GateError extends Error {
   readonly code: GateErrorCode;
 
   constructor(code: GateErrorCode, detail?: string, options?: { cause?: unknown }) {
     super(detail ? `${gateErrorMessages[code]}: ${detail}` : gateErrorMessages[code], options);
-    this.name = 'LeaderGateError';
+    this.name = 'GateError';
     this.code = code;
   }
 }
 
-/** The abort reason of a term's signal: when leadership ended, on this process's monotonic clock. */
-export class LeadershipEndedError extends LeaderGateError {
-  /** performance.now() at which leadership ended: the demotion, or the deadline if that came first. */
+/**
+ * The abort reason of a term's signal (a leader term, or a shard's): when it ended, on the gate's
+ * monotonic clock, and which shard's term it was.
+ */
+export class TermEndedError extends GateError {
+  /** The gate clock's now() at which the term ended: the loss, or its deadline if that came first. */
   readonly endedAt: number;
+  /** The shard whose term ended; undefined for a leader term. */
+  readonly shard: number | undefined;
 
-  constructor(endedAt: number, detail: string) {
-    super('LEASEHOLD_GATE_LEADERSHIP_ENDED', detail);
-    this.name = 'LeadershipEndedError';
+  constructor(endedAt: number, detail: string, shard?: number) {
+    super('LEASEHOLD_GATE_TERM_ENDED', shard === undefined ? detail : `shard ${shard}: ${detail}`);
+    this.name = 'TermEndedError';
     this.endedAt = endedAt;
+    this.shard = shard;
   }
 }

@@ -10,9 +10,10 @@ import {
   termEnd,
 } from './answer-rules.ts';
 import { type LeaderAnswer, SidecarClient } from './client.ts';
-import { LeaderGateError } from './errors.ts';
+import { type GateClock, type GateTimer, systemClock } from './clock.ts';
+import { GateError } from './errors.ts';
 import { retryDelayMs } from './retry.ts';
-import { runTerms, type TermSource, waitForTerm } from './term-loop.ts';
+import { runTerms, type TermContext, type TermSource, waitForTerm } from './term-loop.ts';
 
 export interface LeaderGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
@@ -27,14 +28,12 @@ export interface LeaderGateOptions {
   requestTimeoutMs?: number;
   /** Called with errors the gate recovers from (sidecar unreachable, stream broken). */
   onError?: (err: unknown) => void;
+  /** The monotonic clock deadlines are judged on. Default: this.#clock.now() and Node's timers. */
+  clock?: GateClock;
 }
 
-export interface LeaderContext {
-  /** Aborted the moment leadership ends, its deadline passes, or the sidecar stops answering. */
-  signal: AbortSignal;
-  /** The fencing token of this term: stamp it on every write. */
-  epoch: number;
-}
+/** A leader term: its signal, epoch and deadline (TermContext). */
+export type LeaderContext = TermContext;
 
 export interface GateState {
   isLeader: boolean;
@@ -58,6 +57,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   readonly #pollIntervalMs: number;
   readonly #requestTimeoutMs: number;
   readonly #onError: (err: unknown) => void;
+  readonly #clock: GateClock;
   readonly #streamController = new AbortController();
   #answer: LeaderAnswer | undefined;
   #deadline = 0;
@@ -85,18 +85,17 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   #reporting: Promise<void> | undefined;
   #reportAgain = false;
   #closed = false;
-  #pollTimer: NodeJS.Timeout | undefined;
-  #deadlineTimer: NodeJS.Timeout | undefined;
+  #pollTimer: GateTimer | undefined;
+  #deadlineTimer: GateTimer | undefined;
 
   constructor(options: LeaderGateOptions = {}) {
     super();
     const url = options.url ?? process.env.LEASEHOLD_URL ?? 'http://127.0.0.1:4040';
-    if (!URL.canParse(url))
-      throw new LeaderGateError('LEASEHOLD_GATE_INVALID_OPTION', `url "${url}" is not a URL`);
+    if (!URL.canParse(url)) throw new GateError('LEASEHOLD_GATE_INVALID_OPTION', `url "${url}" is not a URL`);
     for (const key of ['pollIntervalMs', 'requestTimeoutMs'] as const) {
       const value = options[key];
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-        throw new LeaderGateError(
+        throw new GateError(
           'LEASEHOLD_GATE_INVALID_OPTION',
           `${key} must be a positive number, got ${value}`,
         );
@@ -106,6 +105,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     this.#client = new SidecarClient(url, this.#requestTimeoutMs);
     this.#pollIntervalMs = Math.ceil(options.pollIntervalMs ?? 500);
     this.#onError = options.onError ?? (() => {});
+    this.#clock = options.clock ?? systemClock;
     this.setMaxListeners(0);
     void this.#streamLoop();
   }
@@ -116,7 +116,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   }
 
   isLeader(): boolean {
-    return !this.#closed && performance.now() < this.#deadline;
+    return !this.#closed && this.#clock.now() < this.#deadline;
   }
 
   current(): GateState {
@@ -126,7 +126,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
       epoch: this.#answer?.epoch ?? null,
       holder: this.#answer?.holder ?? '',
       name: this.#answer?.name ?? '',
-      validForMs: leader ? Math.floor(this.#deadline - performance.now()) : 0,
+      validForMs: leader ? Math.floor(this.#deadline - this.#clock.now()) : 0,
     };
   }
 
@@ -159,7 +159,9 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
           },
           epoch,
         ),
-      endedAt: () => Math.min(performance.now(), this.#leaderUntil),
+      endedAt: () => Math.min(this.#clock.now(), this.#leaderUntil),
+      deadlineOf: (epoch) => (this.isLeader() && this.#answer?.epoch === epoch ? this.#deadline : 0),
+      now: () => this.#clock.now(),
       onError: this.#onError,
       started: () => {
         this.#terms++;
@@ -170,7 +172,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
         this.#report();
       },
     };
-    await runTerms(termSource, fn, (signal, epoch) => ({ signal, epoch }), options.signal);
+    await runTerms(termSource, fn, (term) => term, options.signal);
   }
 
   /** Stops polling and the stream after telling the sidecar this gate acts no more. */
@@ -178,7 +180,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     if (this.#closed) return;
     this.#closed = true;
     this.#setDeadline(0);
-    clearTimeout(this.#pollTimer);
+    this.#pollTimer?.cancel();
     this.emit('change', this.current());
     // An answer still on its way may promise leadership to our session: let it land (bounded by the
     // request timeout), then give back whatever we hold, so that a hand-over need not wait it out.
@@ -193,7 +195,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
 
   /** Asks as our session; only called once a `hello` has opened it (polls start there). */
   async #refresh(): Promise<void> {
-    const sentAt = performance.now();
+    const sentAt = this.#clock.now();
     const asking = this.#client.leader(this.#session);
     this.#asking.add(asking);
     try {
@@ -229,31 +231,26 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   #setDeadline(deadline: number): void {
     this.#deadline = deadline;
     if (deadline > 0) this.#leaderUntil = deadline;
-    else this.#leaderUntil = Math.min(this.#leaderUntil, performance.now());
-    clearTimeout(this.#deadlineTimer);
-    if (deadline > performance.now()) this.#armDeadline(deadline);
+    else this.#leaderUntil = Math.min(this.#leaderUntil, this.#clock.now());
+    this.#deadlineTimer?.cancel();
+    if (deadline > this.#clock.now()) this.#armDeadline(deadline);
   }
 
-  /** Announces the deadline's passing; Node timers can fire early, so re-arm until it has passed. */
+  /** Announces the deadline's passing; a timer that fired early is armed again until it has passed. */
   #armDeadline(deadline: number): void {
-    this.#deadlineTimer = setTimeout(
-      () => {
-        if (performance.now() < deadline) this.#armDeadline(deadline);
-        else this.emit('change', this.current());
-      },
-      Math.ceil(deadline - performance.now()) + 1,
-    );
-    this.#deadlineTimer.unref();
+    this.#deadlineTimer = this.#clock.setTimeout(() => {
+      if (this.#clock.now() < deadline) this.#armDeadline(deadline);
+      else this.emit('change', this.current());
+    }, deadline - this.#clock.now());
   }
 
   #schedulePoll(): void {
-    clearTimeout(this.#pollTimer);
+    this.#pollTimer?.cancel();
     if (this.#closed || !this.#sessionOpen) return;
-    this.#pollTimer = setTimeout(async () => {
+    this.#pollTimer = this.#clock.setTimeout(async () => {
       if (this.#mayLead) await this.#refresh();
       this.#schedulePoll();
     }, this.#pollDelayMs());
-    this.#pollTimer.unref();
   }
 
   /**
@@ -263,7 +260,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
    */
   #pollDelayMs(): number {
     if (!this.#streamUp) return this.#pollIntervalMs;
-    return Math.max(this.#pollIntervalMs, (this.#deadline - performance.now()) / 2);
+    return Math.max(this.#pollIntervalMs, (this.#deadline - this.#clock.now()) / 2);
   }
 
   async #streamLoop(): Promise<void> {
@@ -290,7 +287,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
             return;
           }
           // A loss is trusted at once, and no answer sent before it may promote again.
-          this.#order = pushedLoss(this.#order, performance.now());
+          this.#order = pushedLoss(this.#order, this.#clock.now());
           this.#apply(answer, 0);
         });
       } catch (err) {
@@ -302,7 +299,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
       this.#mayLead = true;
       this.#streamUp = false;
       this.#schedulePoll();
-      if (!this.#closed) await new Promise((resolve) => setTimeout(resolve, retryDelayMs(failures)).unref());
+      if (!this.#closed) await this.#sleep(retryDelayMs(failures));
     }
   }
 
@@ -332,7 +329,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
           await this.#client.activity(this.#session, active);
           this.#confirmed(active);
         } catch (err) {
-          if (err instanceof LeaderGateError && err.code === 'LEASEHOLD_GATE_SESSION_UNKNOWN') {
+          if (err instanceof GateError && err.code === 'LEASEHOLD_GATE_SESSION_UNKNOWN') {
             // The sidecar holds nothing for a session it does not know; the next hello reports again.
             this.#confirmed(false);
             continue;
@@ -340,12 +337,16 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
           this.#onError(err);
           if (this.#closed) break;
           this.#reportAgain = true;
-          await new Promise((resolve) => setTimeout(resolve, retryDelayMs(++failures)).unref());
+          await this.#sleep(retryDelayMs(++failures));
         }
       } while (this.#reportAgain);
     })().finally(() => {
       this.#reporting = undefined;
     });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#clock.setTimeout(resolve, ms));
   }
 
   #wantActive(): boolean {
@@ -356,7 +357,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     this.#reported = active;
     if (!active && !this.#wantActive()) {
       this.#holdsPromises = false;
-      this.#order = acknowledged(this.#order, performance.now());
+      this.#order = acknowledged(this.#order, this.#clock.now());
       if (!this.#closed) void this.#refresh();
     }
   }

@@ -1,5 +1,6 @@
 export { type LeaderAnswer, type ShardAnswer, type ShardsAnswer, SidecarClient } from './client.ts';
-export { type GateErrorCode, LeaderGateError, LeadershipEndedError } from './errors.ts';
+export type { GateClock, GateTimer } from './clock.ts';
+export { GateError, type GateErrorCode, TermEndedError } from './errors.ts';
 export {
   createLeaderGate,
   type GateState,
@@ -14,4 +15,5 @@ export {
   type ShardGateOptions,
   type ShardState,
 } from './shard-gate.ts';
-export { fnv1a32, shardOf } from './shards.ts';
+export { fnv1a32, maxShards, shardOf } from './shards.ts';
+export type { TermContext } from './term-loop.ts';

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { termEnd } from './answer-rules.ts';
 import { type ShardAnswer, SidecarClient } from './client.ts';
-import { LeaderGateError } from './errors.ts';
-import { checkShardCount, shardOf } from './shards.ts';
-import { runTerms, waitForTerm } from './term-loop.ts';
+import { type GateClock, type GateTimer, systemClock } from './clock.ts';
+import { GateError } from './errors.ts';
+import { checkShardCount, maxShards, shardOf } from './shards.ts';
+import { runTerms, type TermContext, type TermSource, waitForTerm } from './term-loop.ts';
 
 export interface ShardGateOptions {
   /** The sidecar. Default: $LEASEHOLD_URL, else http://127.0.0.1:4040. */
@@ -19,20 +20,19 @@ export interface ShardGateOptions {
   requestTimeoutMs?: number;
   /** Called with errors the gate recovers from (sidecar unreachable, count mismatch). */
   onError?: (err: unknown) => void;
+  /** The monotonic clock deadlines are judged on. Default: this.#clock.now() and Node's timers. */
+  clock?: GateClock;
 }
 
-export interface ShardContext {
-  /** Aborted the moment this replica stops owning the shard, its deadline passes, or the gate closes. */
-  signal: AbortSignal;
-  /** The fencing token of this shard's term: stamp it on every write of the shard's objects. */
-  epoch: number;
+/** A shard's term: its signal, epoch (stamp it on every write of the shard's objects) and deadline. */
+export interface ShardContext extends TermContext {
   shard: number;
 }
 
 export interface ShardState {
   shard: number;
   /** This replica owns the shard now (its deadline on the local monotonic clock has not passed). */
-  isMine: boolean;
+  isOwned: boolean;
   epoch: number | null;
   holder: string;
   /** Milliseconds of ownership left (0 unless mine). */
@@ -56,8 +56,8 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
   /** The latest deadline granted per shard, kept after a loss to say when ownership ended. */
   // Stryker disable next-line ArrayDeclaration: equivalent, every shard's entry is set before it is read
   #ownedUntil: number[] = [];
-  // Stryker disable next-line ArrayDeclaration: equivalent, clearTimeout ignores what is not a timer
-  #timers: (NodeJS.Timeout | undefined)[] = [];
+  #timers: (GateTimer | undefined)[] = [];
+  readonly #clock: GateClock;
   #count: number | undefined;
   #closed = false;
   #wake: (() => void) | undefined;
@@ -66,12 +66,11 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
   constructor(options: ShardGateOptions = {}) {
     super();
     const url = options.url ?? process.env.LEASEHOLD_URL ?? 'http://127.0.0.1:4040';
-    if (!URL.canParse(url))
-      throw new LeaderGateError('LEASEHOLD_GATE_INVALID_OPTION', `url "${url}" is not a URL`);
+    if (!URL.canParse(url)) throw new GateError('LEASEHOLD_GATE_INVALID_OPTION', `url "${url}" is not a URL`);
     for (const key of ['pollIntervalMs', 'requestTimeoutMs'] as const) {
       const value = options[key];
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-        throw new LeaderGateError(
+        throw new GateError(
           'LEASEHOLD_GATE_INVALID_OPTION',
           `${key} must be a positive number, got ${value}`,
         );
@@ -81,6 +80,7 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
     this.#client = new SidecarClient(url, Math.ceil(options.requestTimeoutMs ?? 1_000));
     this.#pollIntervalMs = Math.ceil(options.pollIntervalMs ?? 500);
     this.#onError = options.onError ?? (() => {});
+    this.#clock = options.clock ?? systemClock;
     // Stryker disable next-line CallExpression: equivalent, only Node's warning about > 10 listeners
     this.setMaxListeners(0);
     this.#loop = this.#pollLoop();
@@ -96,15 +96,15 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
     return shardOf(key, this.count ?? 0);
   }
 
-  /** Whether this replica owns the shard of `key` now. False while the count is unknown. */
-  owns(key: string): boolean {
+  /** Whether this replica owns the shard of `key` (`namespace/name`) now. False while the count is unknown. */
+  ownsKey(key: string): boolean {
     const count = this.count;
     return count !== undefined && this.ownsShard(shardOf(key, count));
   }
 
   ownsShard(shard: number): boolean {
     // Stryker disable next-line EqualityOperator: equivalent, the instant of the deadline itself
-    return !this.#closed && performance.now() < (this.#deadlines[shard] ?? 0);
+    return !this.#closed && this.#clock.now() < (this.#deadlines[shard] ?? 0);
   }
 
   /** The epoch of the shard as last answered (a fencing token only while ownsShard). */
@@ -117,10 +117,10 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
       const mine = this.ownsShard(shard);
       return {
         shard,
-        isMine: mine,
+        isOwned: mine,
         epoch: answer.epoch,
         holder: answer.holder,
-        validForMs: mine ? Math.floor((this.#deadlines[shard] ?? 0) - performance.now()) : 0,
+        validForMs: mine ? Math.floor((this.#deadlines[shard] ?? 0) - this.#clock.now()) : 0,
       };
     });
   }
@@ -141,23 +141,27 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
     fn: (context: ShardContext) => Promise<void>,
     options: { signal?: AbortSignal } = {},
   ): Promise<void> {
-    if (!(Number.isInteger(shard) && shard >= 0 && shard < 1024))
-      throw new LeaderGateError(
+    if (!(Number.isInteger(shard) && shard >= 0 && shard < maxShards))
+      throw new GateError(
         'LEASEHOLD_GATE_INVALID_OPTION',
-        `shard must be an integer 0…1023, got ${shard}`,
+        `shard must be an integer 0…${maxShards - 1}, got ${shard}`,
       );
-    const source = {
+    const source: TermSource = {
       events: this,
-      wait: async (signal?: AbortSignal) => (await this.waitForShard(shard, signal)).epoch,
-      ended: (epoch: number, stopped: boolean) =>
+      wait: async (signal) => (await this.waitForShard(shard, signal)).epoch,
+      ended: (epoch, stopped) =>
         termEnd(
           { closed: this.#closed, stopped, isLeader: this.ownsShard(shard), epoch: this.epochOf(shard) },
           epoch,
         ),
-      endedAt: () => Math.min(performance.now(), this.#ownedUntil[shard] ?? 0),
+      endedAt: () => Math.min(this.#clock.now(), this.#ownedUntil[shard] ?? 0),
+      deadlineOf: (epoch) =>
+        this.ownsShard(shard) && this.epochOf(shard) === epoch ? (this.#deadlines[shard] ?? 0) : 0,
+      now: () => this.#clock.now(),
+      shard,
       onError: this.#onError,
     };
-    await runTerms(source, fn, (signal, epoch) => ({ signal, epoch, shard }), options.signal);
+    await runTerms(source, fn, (term) => ({ ...term, shard }), options.signal);
   }
 
   /** Owns nothing from now on; stops asking. */
@@ -179,11 +183,11 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
       }
       // A failed ask is retried on the same schedule: while a shard is owned, before half its validity is gone.
       const delay = this.#pollDelayMs();
-      // Not unref'd: an open gate keeps the process alive (as the leader gate's stream does).
+      // Kept alive: an open gate keeps the process alive (as the leader gate's stream does).
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        const timer = this.#clock.setTimeout(resolve, delay, { keepAlive: true });
         this.#wake = () => {
-          clearTimeout(timer);
+          timer.cancel();
           resolve();
         };
       });
@@ -192,7 +196,7 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
 
   /** While a shard is owned, ask again when half of its validity is left. */
   #pollDelayMs(): number {
-    const now = performance.now();
+    const now = this.#clock.now();
     let delay = this.#pollIntervalMs;
     for (const deadline of this.#deadlines) {
       // Stryker disable next-line EqualityOperator: equivalent, the instant of the deadline itself
@@ -202,11 +206,11 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
   }
 
   async #ask(): Promise<void> {
-    const sentAt = performance.now();
+    const sentAt = this.#clock.now();
     const answer = await this.#client.shards();
     if (this.#expected !== undefined && answer.count !== this.#expected) {
       this.#apply([], sentAt);
-      throw new LeaderGateError(
+      throw new GateError(
         'LEASEHOLD_GATE_SHARD_COUNT_MISMATCH',
         `the sidecar has ${answer.count} shards, this gate was given ${this.#expected}`,
       );
@@ -228,35 +232,28 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
 
   /** What a `change` reports: per shard, owned or not, its epoch and holder. */
   #summary(): string {
-    return JSON.stringify(this.current().map((s) => [s.isMine, s.epoch, s.holder]));
+    return JSON.stringify(this.current().map((s) => [s.isOwned, s.epoch, s.holder]));
   }
 
   #setDeadline(shard: number, deadline: number): void {
     this.#deadlines[shard] = deadline;
-    // Stryker disable next-line CallExpression: equivalent, a stale timer only announces an unchanged state
-    clearTimeout(this.#timers[shard]);
+    // Stryker disable next-line OptionalChaining,CallExpression: equivalent, a stale timer only announces an unchanged state
+    this.#timers[shard]?.cancel();
     if (deadline > 0) {
       this.#ownedUntil[shard] = deadline;
       this.#armDeadline(shard, deadline);
     } else {
       // Stryker disable next-line MethodExpression: equivalent, endedAt() takes the minimum with now again
-      this.#ownedUntil[shard] = Math.min(this.#ownedUntil[shard] ?? 0, performance.now());
+      this.#ownedUntil[shard] = Math.min(this.#ownedUntil[shard] ?? 0, this.#clock.now());
     }
   }
 
-  /** Announces the deadline's passing; Node timers can fire early, so re-arm until it has passed. */
+  /** Announces the deadline's passing; a timer that fired early is armed again until it has passed. */
   #armDeadline(shard: number, deadline: number): void {
-    // Stryker disable next-line ArithmeticOperator: equivalent, a timer that fires early is armed again
-    const timer = setTimeout(
-      () => {
-        if (performance.now() < deadline) this.#armDeadline(shard, deadline);
-        else this.emit('change', this.current());
-      },
-      Math.ceil(deadline - performance.now()) + 1,
-    );
-    // Stryker disable next-line CallExpression: equivalent, the process's lifetime is the poll loop's
-    timer.unref();
-    this.#timers[shard] = timer;
+    this.#timers[shard] = this.#clock.setTimeout(() => {
+      if (this.#clock.now() < deadline) this.#armDeadline(shard, deadline);
+      else this.emit('change', this.current());
+    }, deadline - this.#clock.now());
   }
 }
 

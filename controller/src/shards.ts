@@ -2,7 +2,7 @@
 // (docs/sharding.md spells it out for Go, Python and shell, and a test runs those against this one).
 // FNV-1a with 32 bits over the key's UTF-8 bytes, modulo the shard count. The count is fixed for a
 // deployment, so a key never changes shard while it runs; what moves between replicas is whole shards.
-import { LeaderGateError } from './errors.ts';
+import { GateError } from './errors.ts';
 
 const fnvOffsetBasis = 0x811c9dc5;
 const fnvPrime = 0x01000193;
@@ -23,12 +23,15 @@ export function shardOf(key: string, shards: number): number {
   return fnv1a32(key) % checkShardCount(shards);
 }
 
-/** `shards` when it is a valid shard count (an integer 1…1024); throws LEASEHOLD_GATE_INVALID_OPTION otherwise. */
+/** The most shards a deployment may have: the sidecar's SHARDS and the charts' `shards` allow as many. */
+export const maxShards = 64;
+
+/** `shards` when it is a valid shard count (an integer 1…maxShards); throws LEASEHOLD_GATE_INVALID_OPTION otherwise. */
 export function checkShardCount(shards: number): number {
-  if (!Number.isInteger(shards) || shards < 1 || shards > 1024) {
-    throw new LeaderGateError(
+  if (!Number.isInteger(shards) || shards < 1 || shards > maxShards) {
+    throw new GateError(
       'LEASEHOLD_GATE_INVALID_OPTION',
-      `shards must be an integer 1…1024, got ${shards}`,
+      `shards must be an integer 1…${maxShards}, got ${shards}`,
     );
   }
   return shards;

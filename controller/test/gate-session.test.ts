@@ -6,7 +6,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLeaderGate, type GateState, type LeaderGateError } from '../src/index.ts';
+import { createLeaderGate, type GateError, type GateState } from '../src/index.ts';
 import { retryDelayMs } from '../src/retry.ts';
 import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
 
@@ -16,7 +16,7 @@ const untilAborted = ({ signal }: { signal: AbortSignal }) =>
     if (signal.aborted) resolve();
     else signal.addEventListener('abort', () => resolve());
   });
-const codes = (errors: unknown[]) => errors.map((e) => (e as LeaderGateError).code);
+const codes = (errors: unknown[]) => errors.map((e) => (e as GateError).code);
 
 test('before any answer the gate says nothing: not leader, no epoch, no names', async (t) => {
   const { app, url } = await sidecar();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLeaderGate, type LeaderGateError, LeadershipEndedError } from '../src/index.ts';
+import { createLeaderGate, type GateError, TermEndedError } from '../src/index.ts';
 import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
 
 test('leadership needs a timed answer: isLeader only while sentAt + validForMs has not passed', async (t) => {
@@ -105,7 +105,7 @@ test('a new epoch ends the term even without a loss in between', async (t) => {
     async ({ signal, epoch }) => {
       epochs.push(epoch);
       await new Promise((resolve) => signal.addEventListener('abort', resolve));
-      reasons.push((signal.reason as LeadershipEndedError).message);
+      reasons.push((signal.reason as TermEndedError).message);
     },
     { signal: stop.signal },
   );
@@ -154,7 +154,7 @@ test('the sidecar stops answering: the term is aborted by its deadline (fail clo
   await until(() => gate.isLeader());
   await app.close();
   await until(() => aborted !== undefined, 2_000);
-  assert.ok(aborted instanceof LeadershipEndedError);
+  assert.ok(aborted instanceof TermEndedError);
   assert.ok(aborted.endedAt <= performance.now());
   assert.equal(gate.isLeader(), false);
   await gate.close();
@@ -200,13 +200,13 @@ test('waitForLeadership rejects with stable codes on abort and close; bad option
   const aborted = new AbortController();
   const waiting = gate.waitForLeadership(aborted.signal);
   aborted.abort();
-  await assert.rejects(waiting, (err: LeaderGateError) => err.code === 'LEASEHOLD_GATE_ABORTED');
+  await assert.rejects(waiting, (err: GateError) => err.code === 'LEASEHOLD_GATE_ABORTED');
   const closing = gate.waitForLeadership();
   await gate.close();
-  await assert.rejects(closing, (err: LeaderGateError) => err.code === 'LEASEHOLD_GATE_CLOSED');
+  await assert.rejects(closing, (err: GateError) => err.code === 'LEASEHOLD_GATE_CLOSED');
   assert.throws(
     () => createLeaderGate({ url: 'not a url' }),
-    (err: LeaderGateError) => err.code === 'LEASEHOLD_GATE_INVALID_OPTION',
+    (err: GateError) => err.code === 'LEASEHOLD_GATE_INVALID_OPTION',
   );
   assert.throws(() => createLeaderGate({ url, pollIntervalMs: -1 }), /pollIntervalMs/);
 });

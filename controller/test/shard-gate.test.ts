@@ -2,7 +2,7 @@
 // GET /shards, deadlines from the send time, terms per shard fenced by that shard's epoch, fail-closed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createShardGate, type LeadershipEndedError, shardOf } from '../src/index.ts';
+import { createShardGate, shardOf, type TermEndedError } from '../src/index.ts';
 import { shardedSidecar, shardGateFor } from './support/scripted-shards.ts';
 import { until } from './support/scripted-sidecar.ts';
 
@@ -16,27 +16,27 @@ function keysByShard(count: number): string[] {
   return keys;
 }
 
-test("owns(key): the key's shard is held by this replica; nothing is owned before the first answer", async (t) => {
+test("ownsKey(key): the key's shard is held by this replica; nothing is owned before the first answer", async (t) => {
   const { app, url, shard } = await shardedSidecar(3);
   t.after(() => app.close());
   shard(1).lead(4);
   const gate = shardGateFor(url, t);
   const keys = keysByShard(3);
-  assert.equal(gate.owns(keys[1] as string), false, 'unknown count: owns nothing');
+  assert.equal(gate.ownsKey(keys[1] as string), false, 'unknown count: owns nothing');
   assert.equal(gate.count, undefined);
   assert.deepEqual(gate.current(), []);
   assert.equal(gate.epochOf(1), null);
   await until(() => gate.ownsShard(1));
   assert.equal(gate.count, 3);
   assert.deepEqual(
-    keys.map((key) => gate.owns(key)),
+    keys.map((key) => gate.ownsKey(key)),
     [false, true, false],
   );
   assert.equal(gate.shardOf(keys[2] as string), 2);
   assert.equal(gate.epochOf(1), 4);
   const states = gate.current();
   assert.deepEqual(
-    states.map((s) => [s.shard, s.isMine, s.holder]),
+    states.map((s) => [s.shard, s.isOwned, s.holder]),
     [
       [0, false, 'other_2'],
       [1, true, 'me_1'],
@@ -62,7 +62,7 @@ test("runWhileOwning: one term per shard with its epoch; a loss or a new epoch e
         const term: { shard: number; epoch: number; why?: string } = { shard: which, epoch };
         terms.push(term);
         await new Promise((resolve) => signal.addEventListener('abort', resolve));
-        term.why = (signal.reason as LeadershipEndedError).message;
+        term.why = (signal.reason as TermEndedError).message;
       },
       { signal: stop.signal },
     );
@@ -91,7 +91,7 @@ test("a sidecar that stops answering: the shard's term ends at its deadline, com
   shard(0).lead(2);
   const errors: unknown[] = [];
   const gate = shardGateFor(url, t, { onError: (err) => errors.push(err) });
-  let ended: LeadershipEndedError | undefined;
+  let ended: TermEndedError | undefined;
   let startedAt = 0;
   const createdAt = performance.now();
   const loop = gate.runWhileOwning(0, async ({ signal }) => {
@@ -100,7 +100,7 @@ test("a sidecar that stops answering: the shard's term ends at its deadline, com
     // Busy for 700 ms: the deadline (at most 500 ms on) passes while no timer can fire.
     while (performance.now() < startedAt + 700);
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
-    ended = signal.reason as LeadershipEndedError;
+    ended = signal.reason as TermEndedError;
   });
   await until(() => ended !== undefined, 2_000);
   assert.match(ended?.message ?? '', /lost/);
@@ -176,7 +176,7 @@ test('an owned shard stays owned between asks: the gate asks again before half o
   await until(() => gate.ownsShard(0));
   let lost = 0;
   gate.on('change', (states) => {
-    if (!states[0]?.isMine) lost++;
+    if (!states[0]?.isOwned) lost++;
   });
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   assert.equal(lost, 0, 'ownership never lapsed');
@@ -221,10 +221,10 @@ test('a loss ends the term at the moment the answer said so', async (t) => {
   t.after(() => app.close());
   shard(0).lead(3);
   const gate = shardGateFor(url, t, { pollIntervalMs: 20 });
-  let ended: LeadershipEndedError | undefined;
+  let ended: TermEndedError | undefined;
   const loop = gate.runWhileOwning(0, async ({ signal }) => {
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
-    ended = signal.reason as LeadershipEndedError;
+    ended = signal.reason as TermEndedError;
   });
   await until(() => gate.ownsShard(0));
   const before = performance.now();

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import type { LeadershipEndedError } from '../src/index.ts';
-import { runTerms, type TermSource } from '../src/term-loop.ts';
+import type { TermEndedError } from '../src/index.ts';
+import { runTerms, type TermContext, type TermSource } from '../src/term-loop.ts';
 
 /** A source whose terms the test opens and ends by hand. */
 class Script {
@@ -17,6 +17,9 @@ class Script {
   errors: unknown[] = [];
   /** Run synchronously when `wait` resolves, before the loop's continuation. */
   onGrant: (() => void) | undefined;
+  now = 1_000;
+  deadline = 0;
+  shard: number | undefined;
 
   source(): TermSource {
     return {
@@ -48,6 +51,9 @@ class Script {
                 ? 'new epoch'
                 : undefined,
       endedAt: () => 42,
+      deadlineOf: (epoch) => (this.leading && epoch === this.epoch ? this.deadline : 0),
+      now: () => this.now,
+      shard: this.shard,
       onError: (err) => this.errors.push(err),
       started: () => this.starts++,
       stopped: () => this.stops++,
@@ -70,17 +76,17 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 test('one run per term with its epoch; the signal aborts with the reason and the instant the source gives', async () => {
   const script = new Script();
-  const runs: { epoch: number; reason?: LeadershipEndedError }[] = [];
+  const runs: { epoch: number; reason?: TermEndedError }[] = [];
   const stop = new AbortController();
   const loop = runTerms(
     script.source(),
     async ({ signal, epoch }: { signal: AbortSignal; epoch: number }) => {
-      const run: { epoch: number; reason?: LeadershipEndedError } = { epoch };
+      const run: { epoch: number; reason?: TermEndedError } = { epoch };
       runs.push(run);
       await new Promise((resolve) => signal.addEventListener('abort', resolve));
-      run.reason = signal.reason as LeadershipEndedError;
+      run.reason = signal.reason as TermEndedError;
     },
-    (signal, epoch) => ({ signal, epoch }),
+    (term) => term,
     stop.signal,
   );
   script.lead(3);
@@ -118,7 +124,7 @@ test('a term that ended before its run began is not run; an early return waits f
       runs.push(epoch);
       throw new Error('early');
     },
-    (signal, epoch) => ({ signal, epoch }),
+    (term) => term,
     stop.signal,
   );
   script.lead(1);
@@ -133,4 +139,45 @@ test('a term that ended before its run began is not run; an early return waits f
   script.events.emit('change', undefined);
   await loop;
   assert.deepEqual(runs, [2]);
+});
+
+test("a term's context carries its deadline as the source renews it, the ended instant after, and its shard", async () => {
+  const script = new Script();
+  script.shard = 5;
+  script.deadline = 1_400.7;
+  const seen: { deadline: number; validForMs: number }[] = [];
+  let reason: TermEndedError | undefined;
+  const stop = new AbortController();
+  let context: TermContext | undefined;
+  const loop = runTerms(
+    script.source(),
+    async (term: TermContext) => {
+      context = term;
+      await new Promise((resolve) => term.signal.addEventListener('abort', resolve));
+      reason = term.signal.reason as TermEndedError;
+    },
+    (term) => term,
+    stop.signal,
+  );
+  script.lead(7);
+  await tick();
+  const look = () =>
+    seen.push({ deadline: context?.deadline() ?? -1, validForMs: context?.validForMs() ?? -1 });
+  look();
+  script.deadline = 1_900; // a renewal moved it on
+  script.now = 1_100;
+  look();
+  script.lose();
+  await tick();
+  look();
+  stop.abort();
+  await loop;
+  assert.deepEqual(seen, [
+    { deadline: 1_400.7, validForMs: 400 },
+    { deadline: 1_900, validForMs: 800 },
+    { deadline: 42, validForMs: 0 },
+  ]);
+  assert.equal(reason?.shard, 5);
+  assert.equal(reason?.code, 'LEASEHOLD_GATE_TERM_ENDED');
+  assert.match(reason?.message ?? '', /^the term ended: shard 5: lost$/);
 });

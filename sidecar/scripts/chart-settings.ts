@@ -112,12 +112,31 @@ export function withSchema(text: string): string {
   return `${JSON.stringify(schema, null, 2)}\n`;
 }
 
+/**
+ * `text` with the body of the library's "leasehold.lib.ranges" define written from the option table:
+ * each bounded setting's [min, max] and each enumerated one's values, which "leasehold.lib.validate"
+ * checks, so a library chart user gets the sidecar's own bounds at render time.
+ */
+export function withRanges(text: string): string {
+  const open = '{{- define "leasehold.lib.ranges" -}}';
+  const start = text.indexOf(open);
+  const end = text.indexOf('{{- end -}}', start);
+  if (start < 0 || end < 0) throw new Error(`_settings.tpl: no ${open} … {{- end -}}`);
+  const lines = chartSettings.flatMap((setting) => {
+    const { spec, min } = resolved(setting);
+    if (spec.values) return [`${setting.path}: {values: [${spec.values.join(', ')}]}`];
+    if (min === undefined || spec.max === undefined) return [];
+    return [`${setting.path}: {min: ${min}, max: ${spec.max}}`];
+  });
+  return `${text.slice(0, start)}${open}\n${lines.join('\n')}\n${text.slice(end)}`;
+}
+
 const targets: { file: string; render: (text: string) => string }[] = [
   {
     file: 'leasehold-lib/templates/_settings.tpl',
     render: (t) =>
       withYamlValues(
-        t,
+        withRanges(t),
         '{{- define "leasehold.sidecar.defaults" -}}',
         0,
         'leasehold-lib/templates/_settings.tpl',

@@ -17,6 +17,7 @@ import {
   libraryChartDir,
   render,
   renderError,
+  thirdPartyChartDir,
 } from '../support/helm.ts';
 
 before(async () => {
@@ -307,6 +308,25 @@ test('leasehold-lib: its values.yaml documents exactly the defaults it applies, 
   assert.deepEqual(documented, defaults);
   const chart = parse(await readFile(join(libraryChartDir, 'Chart.yaml'), 'utf8'));
   assert.equal(defaults.image.tag, chart.appVersion);
+});
+
+test("leasehold-lib refuses what the sidecar would: the option table's bounds and enums, in a third-party chart", async () => {
+  await helm(['dependency', 'build', thirdPartyChartDir]);
+  const refused = async (set: string) =>
+    helm(['template', 'acme', thirdPartyChartDir, '--set-json', set]).then(
+      () => '',
+      (err: { stderr: string }) => err.stderr,
+    );
+  assert.match(await refused('leasehold.shards=65'), /leasehold\.shards must be 0 to 64, got 65/);
+  assert.match(
+    await refused('leasehold.election.retryPeriodSeconds=0.01'),
+    /leasehold\.election\.retryPeriodSeconds must be 0\.05 to 600, got 0\.01/,
+  );
+  assert.match(
+    await refused('leasehold.logLevel="loud"'),
+    /leasehold\.logLevel must be one of trace, debug, info, warn, error, fatal, got "loud"/,
+  );
+  assert.equal(await refused('leasehold.shards=64'), '', 'the limit itself renders');
 });
 
 test('ct lint (chart-testing, pinned, with its yamllint and Chart.yaml schema) passes for both charts', async () => {

@@ -119,7 +119,7 @@ for (const consumer of [
     await writeFile(
       join(src, 'main.ts'),
       [
-        "import { createLeaderGate, createShardGate, LeadershipEndedError, shardOf, type LeaderContext } from '@leasehold/controller';",
+        "import { createLeaderGate, createShardGate, TermEndedError, shardOf, type LeaderContext } from '@leasehold/controller';",
         'const gate = createLeaderGate({ pollIntervalMs: 500 });',
         'const work = async ({ signal, epoch }: LeaderContext): Promise<void> => {',
         '  const next: number = epoch + 1;',
@@ -130,7 +130,7 @@ for (const consumer of [
         "const shard: number = shardOf('default/name', 8);",
         'const shards = createShardGate({ shards: 8 });',
         'void shards; void shard;',
-        'export const ended = (e: unknown): number | undefined => (e instanceof LeadershipEndedError ? e.endedAt : undefined);',
+        'export const ended = (e: unknown): number | undefined => (e instanceof TermEndedError ? e.endedAt : undefined);',
         '',
       ].join('\n'),
     );

@@ -104,10 +104,37 @@ Validated before it is returned. JSON.
 {{- toJson $settings -}}
 {{- end -}}
 
+{{- /* The sidecar's bounds and enums, by path: written by sidecar/scripts/chart-settings.ts from
+      sidecar/src/config-schema.ts (a test fails when they differ). */ -}}
+{{- define "leasehold.lib.ranges" -}}
+election.leaseDurationSeconds: {min: 1, max: 3600}
+election.renewDeadlineSeconds: {min: 0.1, max: 3600}
+election.retryPeriodSeconds: {min: 0.05, max: 600}
+election.safetyMarginSeconds: {min: 0, max: 3600}
+port: {min: 1, max: 65535}
+probePort: {min: 1, max: 65535}
+sessionlessValiditySeconds: {min: 0, max: 3600}
+shards: {min: 0, max: 64}
+resignPauseSeconds: {min: 0, max: 3600}
+appUnhealthySeconds: {min: 1, max: 3600}
+logLevel: {values: [trace, debug, info, warn, error, fatal]}
+{{- end -}}
+
 {{- define "leasehold.lib.validate" -}}
 {{- $s := .sidecar -}}
 {{- $e := $s.election -}}
 {{- $p := .valuesPath -}}
+{{- range $path, $range := fromYaml (include "leasehold.lib.ranges" .) -}}
+{{- $value := $s -}}
+{{- range $segment := splitList "." $path -}}{{- $value = get $value $segment -}}{{- end -}}
+{{- if hasKey $range "values" -}}
+{{- if not (has $value $range.values) -}}
+{{- fail (printf "leasehold: %s.%s must be one of %s, got %q" $p $path (join ", " $range.values) (toString $value)) -}}
+{{- end -}}
+{{- else if or (lt (float64 $value) (float64 $range.min)) (gt (float64 $value) (float64 $range.max)) -}}
+{{- fail (printf "leasehold: %s.%s must be %v to %v, got %v" $p $path $range.min $range.max $value) -}}
+{{- end -}}
+{{- end -}}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$" .leaseName) -}}
 {{- fail (printf "leasehold: leaseName %q is not a valid Lease name (lower-case letters, digits, '-' and '.', at most 253)" .leaseName) -}}
 {{- end -}}

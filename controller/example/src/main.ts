@@ -4,8 +4,9 @@ import {
   createLeaderGate,
   createShardGate,
   type LeaderContext,
-  LeadershipEndedError,
+  maxShards,
   shardOf,
+  TermEndedError,
 } from '@leasehold/controller';
 import pino from 'pino';
 import { reconcileWhileLeader } from './reconciler.ts';
@@ -43,10 +44,10 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
     return 2;
   }
   const shards = Number(env.SHARDS ?? '0');
-  if (!Number.isInteger(shards) || shards < 0 || shards > 64) {
+  if (!Number.isInteger(shards) || shards < 0 || shards > maxShards) {
     logger.error(
       { code: 'LEASEHOLD_EXAMPLE_CONFIG' },
-      `SHARDS must be a whole number from 0 to 64 (the sidecar's), got "${env.SHARDS}"`,
+      `SHARDS must be a whole number from 0 to ${maxShards} (the sidecar's), got "${env.SHARDS}"`,
     );
     return 2;
   }
@@ -65,8 +66,6 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
   const term = async (
     context: LeaderContext,
     identity: string,
-    stillHolds: () => boolean,
-    validForMs: () => number,
     scope: { inScope?: (name: string) => boolean; recordAs?: Record<string, unknown>; slots?: Slots } = {},
   ): Promise<void> => {
     const record = (entry: Record<string, unknown>): void => recorder.record({ ...entry, ...scope.recordAs });
@@ -90,8 +89,9 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
         identity,
         workers,
         syncDelayMs,
-        stillHolds,
-        validForMs,
+        // The term's own deadline: 0 once it has ended, whatever the gate has learnt since.
+        stillHolds: () => context.validForMs() > 0,
+        validForMs: context.validForMs,
         recorder,
         logger: log,
         ...scope,
@@ -102,7 +102,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
     } finally {
       const reason = context.signal.reason;
       const endedAtNs =
-        reason instanceof LeadershipEndedError ? performanceToMonotonicNs(reason.endedAt) : monotonicNs();
+        reason instanceof TermEndedError ? performanceToMonotonicNs(reason.endedAt) : monotonicNs();
       record({
         type: 'term-end',
         epoch: context.epoch,
@@ -122,17 +122,11 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
         gate.runWhileOwning(
           shard,
           (context) =>
-            term(
-              context,
-              gate.current()[shard]?.holder ?? replica,
-              () => gate.ownsShard(shard) && gate.epochOf(shard) === context.epoch,
-              () => gate.current()[shard]?.validForMs ?? 0,
-              {
-                inScope: (name) => shardOf(`${namespace}/${name}`, shards) === shard,
-                recordAs: { shard },
-                slots,
-              },
-            ),
+            term(context, gate.current()[shard]?.holder ?? replica, {
+              inScope: (name) => shardOf(`${namespace}/${name}`, shards) === shard,
+              recordAs: { shard },
+              slots,
+            }),
           { signal: stop },
         ),
       ),
@@ -141,16 +135,7 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
     return 0;
   }
   const gate = createLeaderGate({ url: env.LEASEHOLD_URL, onError });
-  await gate.runWhileLeader(
-    (context) =>
-      term(
-        context,
-        gate.current().holder,
-        () => gate.isLeader() && gate.current().epoch === context.epoch,
-        () => gate.current().validForMs,
-      ),
-    { signal: stop },
-  );
+  await gate.runWhileLeader((context) => term(context, gate.current().holder), { signal: stop });
   await gate.close();
   return 0;
 }
