@@ -4,8 +4,11 @@
  */
 export interface GateClock {
   now(): number;
-  /** Calls `callback` once `delayMs` has passed on `now()`; `keepAlive` holds the process open meanwhile. */
-  setTimeout(callback: () => void, delayMs: number, options?: { keepAlive?: boolean }): GateTimer;
+  /**
+   * Calls `callback` once `delayMs` has passed on `now()`; `keepAlive` holds the process open meanwhile.
+   * A callback may return a promise of the work it started (a test clock can wait for it).
+   */
+  setTimeout(callback: () => unknown, delayMs: number, options?: { keepAlive?: boolean }): GateTimer;
 }
 
 export interface GateTimer {

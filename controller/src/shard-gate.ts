@@ -60,8 +60,9 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
   readonly #clock: GateClock;
   #count: number | undefined;
   #closed = false;
-  #wake: (() => void) | undefined;
-  readonly #loop: Promise<void>;
+  #pollTimer: GateTimer | undefined;
+  /** The ask on its way, if any: close() lets it land. */
+  #asking: Promise<void> | undefined;
 
   constructor(options: ShardGateOptions = {}) {
     super();
@@ -83,7 +84,7 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
     this.#clock = options.clock ?? systemClock;
     // Stryker disable next-line CallExpression: equivalent, only Node's warning about > 10 listeners
     this.setMaxListeners(0);
-    this.#loop = this.#pollLoop();
+    void this.#poll();
   }
 
   /** The shard count, once known (given, or the sidecar's). */
@@ -169,29 +170,22 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
     if (this.#closed) return;
     this.#closed = true;
     this.emit('change', this.current());
-    this.#wake?.();
-    await this.#loop;
+    this.#pollTimer?.cancel();
+    // Nothing is owned any more: no deadline is left to announce.
+    for (const timer of this.#timers) timer?.cancel();
+    await this.#asking;
     await this.#client.close();
   }
 
-  async #pollLoop(): Promise<void> {
-    while (!this.#closed) {
-      try {
-        await this.#ask();
-      } catch (err) {
-        this.#onError(err);
-      }
-      // A failed ask is retried on the same schedule: while a shard is owned, before half its validity is gone.
-      const delay = this.#pollDelayMs();
-      // Kept alive: an open gate keeps the process alive (as the leader gate's stream does).
-      await new Promise<void>((resolve) => {
-        const timer = this.#clock.setTimeout(resolve, delay, { keepAlive: true });
-        this.#wake = () => {
-          timer.cancel();
-          resolve();
-        };
-      });
-    }
+  /** Asks once, then arms the next ask; resolves when this ask has landed and the next one is armed. */
+  async #poll(): Promise<void> {
+    this.#asking = this.#ask().catch((err) => this.#onError(err));
+    await this.#asking;
+    this.#asking = undefined;
+    if (this.#closed) return;
+    // A failed ask is retried on the same schedule: while a shard is owned, before half its validity is gone.
+    // Kept alive: an open gate keeps the process alive (as the leader gate's stream does).
+    this.#pollTimer = this.#clock.setTimeout(() => this.#poll(), this.#pollDelayMs(), { keepAlive: true });
   }
 
   /** While a shard is owned, ask again when half of its validity is left. */

@@ -5,9 +5,9 @@ import { getEventListeners } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLeaderGate, type GateError, type GateState } from '../src/index.ts';
 import { retryDelayMs } from '../src/retry.ts';
+import { advanceBy, advanceUntil, FakeClock } from './support/fake-clock.ts';
 import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
 
 /** A term's work that runs until its signal aborts. */
@@ -49,27 +49,30 @@ test('options: $LEASEHOLD_URL is the default sidecar; each invalid option is nam
 });
 
 test('polls keep a short promise alive; steady leadership is one change, a loss one more, a new holder one more', async (t) => {
-  const { source, app, url, count } = await sidecar();
+  const { source, app, url, count, settled } = await sidecar();
   t.after(() => app.close());
   source.lead(3, 300);
-  const gate = gateFor(url, t, { pollIntervalMs: 50 });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 50, clock });
   const changes: GateState[] = [];
   gate.on('change', (state) => changes.push(state));
   await gate.waitForLeadership();
+  await settled();
   const asked = count('GET /leader');
-  // Three validities long, sampled every 10 ms: never a gap.
-  for (const end = performance.now() + 900; performance.now() < end; await sleep(10)) {
-    assert.equal(gate.isLeader(), true, 'polled answers renew the deadline before it passes');
-  }
-  // Asked when half of each validity was left: about every 150 ms.
-  assert.ok(count('GET /leader') - asked >= 4, 'asked again before each deadline');
+  // Three validities long, looked at every 10 ms: never a gap.
+  await advanceBy(clock, settled, 900, 10, () =>
+    assert.equal(gate.isLeader(), true, 'polled answers renew the deadline before it passes'),
+  );
+  // Asked when half of each validity was left: every 150 ms.
+  assert.equal(count('GET /leader') - asked, 6, 'asked again at half of each validity');
   assert.deepEqual(
     changes.map((c) => c.isLeader),
     [true],
   );
   source.follow();
   await until(() => changes.length === 2);
-  await sleep(400); // past the last promised deadline: no stale timer announces anything
+  await advanceBy(clock, settled, 400, 50); // past the last promised deadline: no stale timer announces anything
+  assert.equal(changes.length, 2);
   source.set({ holder: 'third_3' });
   await until(() => changes.length === 3);
   assert.deepEqual(
@@ -83,60 +86,76 @@ test('polls keep a short promise alive; steady leadership is one change, a loss 
 });
 
 test('a follower its stream keeps informed sends no polls; a pushed gain is asked about until confirmed; without a stream it polls', async (t) => {
-  const { source, app, url, faults, count, dropStreams } = await sidecar();
+  const { source, app, url, faults, count, dropStreams, settled } = await sidecar();
   t.after(() => app.close());
-  const gate = gateFor(url, t, { pollIntervalMs: 20 });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 20, clock });
   await until(() => count('POST /leader/activity') === 1 && count('GET /leader') === 2); // hello, idle confirmed
-  await sleep(200); // ten poll intervals
+  await advanceBy(clock, settled, 200, 20); // ten poll intervals
   assert.equal(count('GET /leader'), 2, 'the stream says another replica leads: nothing to ask');
   // A gain whose confirmation fails is asked about again every poll interval, until an answer admits it.
   faults.getStatus = 503;
   source.lead(4);
-  await until(() => count('GET /leader') >= 6);
+  await until(() => count('GET /leader') === 3); // the pushed gain, asked about at once
+  // Three more within four intervals: every interval, not after a leader's half validity.
+  await advanceUntil(clock, settled, () => count('GET /leader') === 6, { stepMs: 20, maxMs: 80 });
   assert.equal(gate.isLeader(), false);
   faults.getStatus = 0;
-  await gate.waitForLeadership();
+  await advanceUntil(clock, settled, () => gate.isLeader(), { stepMs: 20, maxMs: 20 });
   source.follow();
   await until(() => !gate.isLeader());
+  await settled();
   const asked = count('GET /leader');
-  await sleep(200);
+  await advanceBy(clock, settled, 200, 20);
   assert.equal(count('GET /leader'), asked, 'a pushed loss stops the polls again');
   // The stream breaks and cannot be opened again: the gate polls, and finds the gain that way.
   faults.watchStatus = 503;
   dropStreams();
   source.lead(5);
-  await until(() => gate.isLeader(), 2_000);
+  await advanceUntil(clock, settled, () => gate.isLeader(), { stepMs: 20, maxMs: 100 });
   assert.equal(gate.current().epoch, 5);
 });
 
 test('a leader its stream keeps informed asks when half its validity is left; without a stream, every interval', async (t) => {
-  const { source, app, url, faults, count, dropStreams } = await sidecar();
+  const { source, app, url, faults, count, dropStreams, settled } = await sidecar();
   t.after(() => app.close());
   source.lead(7, 2_000);
-  const gate = gateFor(url, t, { pollIntervalMs: 20 });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 20, clock });
   await gate.waitForLeadership();
-  await until(() => gate.current().validForMs > 1_500); // the confirming poll after the pushed gain
+  await settled();
   const asked = count('GET /leader');
-  // Longer than one validity, sampled every 10 ms: the deadline never passes.
-  for (const end = performance.now() + 2_500; performance.now() < end; await sleep(10)) {
-    assert.equal(gate.isLeader(), true, 'asked again before the deadline');
-  }
-  const polls = count('GET /leader') - asked;
-  assert.ok(polls >= 2 && polls <= 5, `about one poll per second of 2.5 s, not one per 20 ms (${polls})`);
+  // Longer than one validity, looked at every 10 ms: the deadline never passes.
+  await advanceBy(clock, settled, 2_500, 10, () =>
+    assert.equal(gate.isLeader(), true, 'asked again before the deadline'),
+  );
+  // 20 ms after the gain (armed before its answer came), then at half of each 2 s answer: 1.02 s, 2.02 s.
+  assert.equal(count('GET /leader') - asked, 3, 'one poll per half validity, not one per 20 ms');
   // Lost, then a gain whose confirmation fails: asked about every interval, not after the leader's delay.
   source.follow();
   await until(() => !gate.isLeader());
   faults.getStatus = 503;
+  await settled();
   const beforeGain = count('GET /leader');
   source.lead(8, 2_000);
-  await until(() => count('GET /leader') >= beforeGain + 4, 400);
+  await until(() => count('GET /leader') === beforeGain + 1);
+  // Every poll interval while unconfirmed: three more within four intervals.
+  await advanceUntil(clock, settled, () => count('GET /leader') === beforeGain + 4, {
+    stepMs: 20,
+    maxMs: 80,
+  });
   faults.getStatus = 0;
-  await gate.waitForLeadership();
+  await advanceUntil(clock, settled, () => gate.isLeader(), { stepMs: 20, maxMs: 20 });
   // The stream breaks and cannot be opened again: polls every interval from then on, at once.
   faults.watchStatus = 503;
+  await settled();
   const dropped = count('GET /leader');
+  const armed = clock.pending;
   dropStreams();
-  await until(() => count('GET /leader') >= dropped + 5, 400);
+  await until(() => clock.pending === armed + 1); // the gate saw it: its reconnect is armed
+  await advanceBy(clock, settled, 100, 20);
+  // Every 20 ms, not at the leader's half validity (1 s): four or five in 100 ms.
+  assert.ok(count('GET /leader') >= dropped + 4, `${count('GET /leader') - dropped} polls in 100 ms`);
   assert.equal(gate.isLeader(), true);
 });
 
@@ -150,7 +169,7 @@ test('twenty waiters at once: no listener-leak warning; each waiter removes its 
   t.after(() => process.off('warning', onWarning));
   const stop = new AbortController();
   const waiting = Array.from({ length: 20 }, () => gate.waitForLeadership(stop.signal));
-  await sleep(20);
+  assert.equal(gate.listenerCount('change'), 20);
   source.lead(2);
   await Promise.all(waiting);
   assert.deepEqual(warnings, []);
@@ -161,10 +180,11 @@ test('twenty waiters at once: no listener-leak warning; each waiter removes its 
 });
 
 test('runWhileLeader: an aborted signal runs nothing; an early return is not re-run in the same term; an error after the end is not reported', async (t) => {
-  const { source, app, url } = await sidecar();
+  const { source, app, url, count, settled } = await sidecar();
   t.after(() => app.close());
   const errors: unknown[] = [];
-  const gate = gateFor(url, t, { pollIntervalMs: 20, onError: (err) => errors.push(err) });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 20, onError: (err) => errors.push(err), clock });
   source.lead(2);
   await gate.waitForLeadership();
   let calls = 0;
@@ -181,7 +201,8 @@ test('runWhileLeader: an aborted signal runs nothing; an early return is not re-
     { signal: stop.signal },
   );
   await until(() => calls === 1);
-  await sleep(150); // several polls of the same term
+  await advanceBy(clock, settled, 5_000, 250); // several polls of the same term
+  assert.ok(count('GET /leader') >= 4, 'polled meanwhile');
   assert.equal(calls, 1, 'one run per term');
   source.lead(3);
   await until(() => calls === 2);
@@ -212,10 +233,11 @@ test('work stopped: the gate trusts nothing until the sidecar confirms idle, the
 });
 
 test('a failed activity report is retried with backoff until the sidecar confirms it', async (t) => {
-  const { source, app, url, ledger, faults, count, arrivedAt } = await sidecar();
+  const { source, app, url, ledger, faults, count, settled } = await sidecar();
   t.after(() => app.close());
   const errors: unknown[] = [];
-  const gate = gateFor(url, t, { pollIntervalMs: 60_000, onError: (err) => errors.push(err) });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000, onError: (err) => errors.push(err), clock });
   await until(() => count('POST /leader/activity') === 1); // idle, said at the first hello
   faults.activity.push({ status: 500, code: 'X' }, { status: 503, code: 'X' });
   source.lead(2);
@@ -223,23 +245,32 @@ test('a failed activity report is retried with backoff until the sidecar confirm
   const loop = gate.runWhileLeader(untilAborted, {
     signal: stop.signal,
   });
+  await until(() => count('POST /leader/activity') === 2); // refused
+  await settled();
+  // Backing off: each retry comes exactly its delay after the failure, not before.
+  await clock.advance(retryDelayMs(1) - 1);
+  await settled();
+  assert.equal(count('POST /leader/activity'), 2, 'not before the first delay');
+  await clock.advance(1);
+  await until(() => count('POST /leader/activity') === 3); // refused again
+  await settled();
+  await clock.advance(retryDelayMs(2) - 1);
+  await settled();
+  assert.equal(count('POST /leader/activity'), 3, 'not before the second, longer delay');
+  await clock.advance(1);
   await until(() => ledger.activeCount === 1, 1_000);
   assert.equal(count('POST /leader/activity'), 4);
   assert.deepEqual(codes(errors), ['LEASEHOLD_GATE_BAD_RESPONSE', 'LEASEHOLD_GATE_BAD_RESPONSE']);
-  // Backing off: each retry comes its delay after the failure (less 2 ms: the event loop's clock, which
-  // timers start from, may lag performance.now() by a millisecond).
-  const [, firstFailure = 0, secondFailure = 0, confirmed = 0] = arrivedAt('POST /leader/activity');
-  assert.ok(secondFailure - firstFailure >= retryDelayMs(1) - 2, `${secondFailure - firstFailure} ms`);
-  assert.ok(confirmed - secondFailure >= retryDelayMs(2) - 2, `${confirmed - secondFailure} ms`);
   stop.abort();
   await loop;
 });
 
 test('a session the sidecar does not know: no error, no retry; the next hello reports again', async (t) => {
-  const { source, app, url, ledger, faults, count, dropStreams } = await sidecar();
+  const { source, app, url, ledger, faults, count, dropStreams, settled } = await sidecar();
   t.after(() => app.close());
   const errors: unknown[] = [];
-  const gate = gateFor(url, t, { pollIntervalMs: 60_000, onError: (err) => errors.push(err) });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000, onError: (err) => errors.push(err), clock });
   await until(() => count('POST /leader/activity') === 1);
   faults.activity.push({ status: 404, code: 'LEASEHOLD_SESSION_NOT_FOUND' });
   source.lead(2);
@@ -248,11 +279,14 @@ test('a session the sidecar does not know: no error, no retry; the next hello re
     signal: stop.signal,
   });
   await until(() => count('POST /leader/activity') === 2);
-  await sleep(300); // longer than the first two retry delays
+  await advanceBy(clock, settled, retryDelayMs(1) + retryDelayMs(2) + 10, 10); // past the first two retry delays
   assert.equal(count('POST /leader/activity'), 2, 'not retried: only a new hello can help');
   assert.equal(ledger.activeCount, 0);
   dropStreams();
-  await until(() => ledger.activeCount === 1);
+  await advanceUntil(clock, settled, () => ledger.activeCount === 1, {
+    stepMs: 10,
+    maxMs: 2 * retryDelayMs(1),
+  });
   assert.equal(codes(errors).includes('LEASEHOLD_GATE_SESSION_UNKNOWN'), false);
   stop.abort();
   await loop;
@@ -282,19 +316,20 @@ test('a hello re-reports only what the sidecar may not know: idle once, a runnin
 });
 
 test('close(): once; nothing changes after it, not a late answer nor a passing deadline; an idle gate sends nothing', async (t) => {
-  const { source, app, url, faults, count } = await sidecar();
+  const { source, app, url, faults, count, settled, requests } = await sidecar();
   t.after(() => app.close());
   source.lead(2, 300);
   const errors: unknown[] = [];
-  const gate = createLeaderGate({ url, pollIntervalMs: 60_000, onError: (err) => errors.push(err) });
+  const clock = new FakeClock();
+  const gate = createLeaderGate({ url, pollIntervalMs: 60_000, onError: (err) => errors.push(err), clock });
   await gate.waitForLeadership();
   const changes: GateState[] = [];
   gate.on('change', (state) => changes.push(state));
   faults.getMs = 150;
   source.set({ epoch: 3 }); // the gate asks; the answer is held
   await until(() => count('GET /leader') >= 2);
-  await Promise.all([gate.close(), gate.close()]);
-  await sleep(400); // the held answer and the old deadline have both passed
+  await Promise.all([gate.close(), gate.close()]); // close waits for the held answer
+  await advanceBy(clock, settled, 400, 50); // the old deadline has passed too
   assert.deepEqual(
     changes.map((c) => c.isLeader),
     [false],
@@ -306,7 +341,11 @@ test('close(): once; nothing changes after it, not a late answer nor a passing d
   const gets = count('GET /leader');
   const idle = createLeaderGate({ url, pollIntervalMs: 60_000 });
   // Idle said at its first hello and confirmed: the gate asks again after each (hello, confirmation).
-  await until(() => count('POST /leader/activity') === 3 && count('GET /leader') === gets + 2);
+  await until(() => count('POST /leader/activity') === 3 && count('GET /leader') === gets + 2).catch(
+    (err) => {
+      throw new Error(`${err.message}: ${JSON.stringify(requests)} gets ${gets}`);
+    },
+  );
   await idle.close();
   assert.equal(count('POST /leader/activity'), 3, 'nothing to give back');
 });
@@ -366,31 +405,48 @@ test('a sidecar that drops every stream: reconnects back off (about 5 in 1.5 s),
   t.after(() => server.close());
   const errors: unknown[] = [];
   const port = (server.address() as { port: number }).port;
+  const clock = new FakeClock();
   const gate = gateFor(`http://127.0.0.1:${port}`, t, {
     pollIntervalMs: 20,
     onError: (err) => errors.push(err),
+    clock,
   });
-  await sleep(1_500);
-  // Retries after 100, 200, 400, 800 ms: 5 attempts; without backoff, hundreds. No hello, no session, so
-  // no polls (one every 20 ms would be some 75 connections more).
-  assert.ok(connections >= 3 && connections <= 8, `${connections} connections`);
-  assert.ok(errors.length >= 3);
+  // Retries after 100, 200, 400, 800 ms: the 5th attempt 1.5 s after the first; without backoff,
+  // hundreds. No hello, no session, so no polls (one every 20 ms would be some 75 connections more).
+  let due = 0;
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    await until(() => errors.length === attempt); // this attempt failed
+    assert.equal(connections, attempt);
+    if (attempt === 5) break;
+    await clock.advance(retryDelayMs(attempt) - 1);
+    due += retryDelayMs(attempt);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(errors.length, attempt, `no attempt before ${due} ms`);
+    await clock.advance(1);
+  }
+  assert.equal(due, 1_500);
   assert.equal(codes(errors)[0], 'LEASEHOLD_GATE_SIDECAR_UNREACHABLE');
   assert.equal(gate.isLeader(), false);
 });
 
 test('events the gate does not know (a newer sidecar) are ignored, not read as a loss', async (t) => {
   let sentUnknown = false;
+  let gets = 0;
   const server = createHttpServer((request, response) => {
     if (request.url?.startsWith('/leader/watch')) {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       response.write('event: hello\ndata: {"session":"s","heartbeatMs":1000}\n\n');
       setTimeout(() => {
         response.write('event: shards\ndata: {"shards":[]}\n\n');
+        // Then a gain, which the gate confirms with a GET: by then it has read the unknown event.
+        response.write(
+          'event: leader\ndata: {"isLeader":true,"epoch":1,"holder":"me_1","name":"n","identity":"me_1","validForMs":10000}\n\n',
+        );
         sentUnknown = true;
       }, 100).unref();
       return;
     }
+    if (request.method === 'GET') gets++;
     if (request.method === 'POST') return void response.writeHead(204).end();
     response.setHeader('content-type', 'application/json');
     response.end(
@@ -415,8 +471,8 @@ test('events the gate does not know (a newer sidecar) are ignored, not read as a
   const changes: GateState[] = [];
   gate.on('change', (state) => changes.push(state));
   await gate.waitForLeadership();
-  await until(() => sentUnknown);
-  await sleep(50);
+  const before = gets;
+  await until(() => sentUnknown && gets > before);
   assert.equal(gate.isLeader(), true);
   assert.equal(changes.length, 1);
 });

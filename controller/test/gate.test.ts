@@ -2,20 +2,28 @@
 // Each test holds one guard of the gate.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLeaderGate, type GateError, TermEndedError } from '../src/index.ts';
+import { FakeClock } from './support/fake-clock.ts';
 import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
 
 test('leadership needs a timed answer: isLeader only while sentAt + validForMs has not passed', async (t) => {
-  const { source, app, url } = await sidecar();
+  const { source, app, url, settled } = await sidecar();
   t.after(() => app.close());
   source.lead(4, 400);
-  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000, clock });
+  const changes: boolean[] = [];
+  gate.on('change', (state) => changes.push(state.isLeader));
   await gate.waitForLeadership();
+  await settled();
   assert.equal(gate.current().epoch, 4);
-  assert.ok(gate.current().validForMs <= 400);
+  assert.equal(gate.current().validForMs, 399, 'sent and answered within a nanosecond of this clock');
   // No refresh comes (long poll interval, no change pushed): the deadline runs out, fail closed.
-  await until(() => !gate.isLeader(), 1_000);
+  await clock.advance(399);
+  assert.equal(gate.isLeader(), true);
+  await clock.advance(1);
+  assert.equal(gate.isLeader(), false, 'at the deadline itself, no longer');
+  assert.deepEqual(changes, [true, false], "the deadline's passing is announced");
 });
 
 test('the gate asks as its session: promises are kept for it in the ledger, with the full validity', async (t) => {
@@ -30,34 +38,39 @@ test('the gate asks as its session: promises are kept for it in the ledger, with
 });
 
 test('a pushed loss is applied at once, without asking again', async (t) => {
-  const { source, app, url, requests } = await sidecar();
+  const { source, app, url, count, settled } = await sidecar();
   t.after(() => app.close());
   source.lead(2);
-  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000, clock });
   await gate.waitForLeadership();
-  await sleep(50);
-  const asked = requests.filter((r) => r === 'GET /leader').length;
+  await settled();
+  const asked = count('GET /leader');
   source.follow();
-  const tookMs = await until(() => !gate.isLeader(), 1_000);
-  assert.ok(tookMs < 1_000);
+  await until(() => !gate.isLeader(), 1_000);
   assert.equal(gate.current().holder, 'other_2');
-  await sleep(50);
-  assert.equal(requests.filter((r) => r === 'GET /leader').length, asked, 'a loss needs no GET');
+  await settled();
+  assert.equal(count('GET /leader'), asked, 'a loss needs no GET');
 });
 
 test('an answer computed before a pushed loss cannot promote the gate again', async (t) => {
-  const { source, app, url, faults } = await sidecar();
+  const { source, app, url, faults, count, settled } = await sidecar();
   t.after(() => app.close());
   source.lead(2);
-  const gate = gateFor(url, t, { pollIntervalMs: 60_000 });
+  const clock = new FakeClock();
+  const gate = gateFor(url, t, { pollIntervalMs: 60_000, clock });
   await gate.waitForLeadership();
+  await settled();
+  const asked = count('GET /leader');
   faults.getMs = 300;
   source.set({ epoch: 3 }); // a gain-shaped event: the gate asks; the answer (leader) is held 300 ms
-  await sleep(50);
+  await until(() => count('GET /leader') === asked + 1);
+  await clock.advance(5);
   source.follow(); // the loss overtakes the held answer
   await until(() => !gate.isLeader(), 500);
-  await sleep(400); // the held "leader" answer has arrived by now
+  await settled(); // the held "leader" answer has arrived and been weighed
   assert.equal(gate.isLeader(), false);
+  assert.equal(gate.current().holder, 'other_2', 'the held answer (holder me_1) was not taken');
 });
 
 test('runWhileLeader: runs per term with its epoch, aborts on loss, gives its promises back when stopped', async (t) => {
@@ -174,7 +187,7 @@ test('a function that throws ends its term run, not the loop; errors go to onErr
   source.lead(1);
   await until(() => calls === 1);
   source.follow();
-  await sleep(50);
+  await until(() => !gate.isLeader());
   source.lead(2);
   await until(() => calls === 2);
   assert.ok(errors.some((e) => (e as Error).message === 'boom'));

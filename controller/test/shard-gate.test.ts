@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createShardGate, shardOf, type TermEndedError } from '../src/index.ts';
+import { advanceBy, FakeClock } from './support/fake-clock.ts';
 import { shardedSidecar, shardGateFor } from './support/scripted-shards.ts';
 import { until } from './support/scripted-sidecar.ts';
 
@@ -152,7 +153,8 @@ test('close: owns nothing at once, ends the terms, and stops asking', async (t) 
   const { app, url, shard, asks } = await shardedSidecar(1);
   t.after(() => app.close());
   shard(0).lead(5);
-  const gate = createShardGate({ url, pollIntervalMs: 20 });
+  const clock = new FakeClock();
+  const gate = createShardGate({ url, pollIntervalMs: 20, clock });
   let why = '';
   const loop = gate.runWhileOwning(0, async ({ signal }) => {
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
@@ -164,7 +166,8 @@ test('close: owns nothing at once, ends the terms, and stops asking', async (t) 
   assert.equal(gate.ownsShard(0), false);
   assert.match(why, /gate closed/);
   const after = asks();
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(clock.pending, 0, 'no ask and no deadline left armed');
+  await clock.advance(1_000);
   assert.equal(asks(), after, 'no ask after close');
 });
 
@@ -172,15 +175,22 @@ test('an owned shard stays owned between asks: the gate asks again before half o
   const { app, url, shard } = await shardedSidecar(1);
   t.after(() => app.close());
   shard(0).lead(1); // each answer promises 0.5 s, less than the default 500 ms interval plus a request
-  const gate = shardGateFor(url, t);
-  await until(() => gate.ownsShard(0));
+  const clock = new FakeClock();
+  const gate = shardGateFor(url, t, { clock });
+  await until(() => gate.ownsShard(0) && clock.pending > 0);
   let lost = 0;
   gate.on('change', (states) => {
     if (!states[0]?.isOwned) lost++;
   });
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  // Four validities long, looked at every 10 ms (each ask lands within its step).
+  await advanceBy(
+    clock,
+    async () => {},
+    2_000,
+    10,
+    () => assert.equal(gate.ownsShard(0), true),
+  );
   assert.equal(lost, 0, 'ownership never lapsed');
-  assert.equal(gate.ownsShard(0), true);
 });
 
 test('an open shard gate keeps its process alive; closing it lets the process end', async (t) => {
@@ -257,28 +267,24 @@ test('how often it asks: the interval while nothing is owned, half the validity 
   const { app, url, shard, asks, faults } = await shardedSidecar(1);
   t.after(() => app.close());
   const window = async (gateOptions: Parameters<typeof shardGateFor>[2], ms: number) => {
-    const before = asks();
-    const gate = shardGateFor(url, t, gateOptions);
-    await until(() => asks() > before);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the first answer is in
+    const clock = new FakeClock();
+    const gate = shardGateFor(url, t, { ...gateOptions, clock });
+    await until(() => clock.pending > 0); // the first answer is in and the next ask armed
     const from = asks();
-    await new Promise((resolve) => setTimeout(resolve, ms));
+    await clock.advance(ms); // each ask lands before the clock moves on
     const count = asks() - from;
     await gate.close();
     return count;
   };
-  // Not owned, every 100 ms: about 10 in a second.
-  const follower = await window({ pollIntervalMs: 100 }, 1_000);
-  assert.ok(follower >= 5 && follower <= 12, `${follower} asks`);
+  // Not owned, every 100 ms: 10 in a second.
+  assert.equal(await window({ pollIntervalMs: 100 }, 1_000), 10);
   // Owned: each answer promises 500 ms, asked again after 250 ms; the default interval (500 ms) is longer.
   shard(0).lead(1);
-  const owner = await window({}, 1_000);
-  assert.ok(owner >= 3 && owner <= 6, `${owner} asks`);
+  assert.equal(await window({}, 1_000), 4);
   // Failing, nothing owned: the default interval, no tight loop.
   shard(0).follow();
   faults.status = 503;
-  const failing = await window({ onError: () => {} }, 1_000);
-  assert.ok(failing <= 3, `${failing} asks`);
+  assert.equal(await window({ onError: () => {} }, 1_000), 2);
 });
 
 test('close: emits once, returns at once even with a long interval, a second close does nothing', async (t) => {

@@ -76,6 +76,7 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
     const path = request.url.split('?')[0];
     requests.push(`${request.method} ${path}`);
     arrivals.push(performance.now());
+    if (path !== '/leader/watch') reply.raw.once('close', () => answered++);
     if (path === '/leader/watch' && faults.watchStatus > 0)
       return reply.code(faults.watchStatus).send({ code: 'LEASEHOLD_TEST_FAULT', message: 'injected' });
     if (path === '/leader/watch') {
@@ -88,6 +89,8 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
     const refusal = path === '/leader/activity' ? faults.activity.shift() : undefined;
     if (refusal) return reply.code(refusal.status).send({ code: refusal.code, message: 'injected' });
   });
+  /** Requests (streams aside) that are done: answered, or cut off by the client. */
+  let answered = 0;
   app.addHook('onSend', async (request) => {
     if (faults.getMs > 0 && request.url.startsWith('/leader?')) await sleep(faults.getMs);
   });
@@ -96,11 +99,19 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
     for (const socket of watchSockets) socket.destroy();
   };
   const count = (what: string): number => requests.filter((r) => r === what).length;
+  /**
+   * Every request that arrived has been answered, and the gate had two turns of its event loop to take
+   * the answers in: what the gate was going to do with them, it has done.
+   */
+  const settled = async (): Promise<void> => {
+    await until(() => answered === requests.filter((r) => r !== 'GET /leader/watch').length);
+    for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+  };
   /** The arrival times of the requests that are `what`. */
   const arrivedAt = (what: string): number[] => arrivals.filter((_, i) => requests[i] === what);
   await app.listen({ host: '127.0.0.1', port });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  return { source, app, url, ledger, requests, faults, dropStreams, count, arrivedAt };
+  return { source, app, url, ledger, requests, faults, dropStreams, count, arrivedAt, settled };
 }
 
 export async function until(condition: () => boolean, timeoutMs = 3_000): Promise<number> {
