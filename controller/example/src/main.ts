@@ -68,15 +68,23 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
     identity: string,
     scope: { inScope?: (name: string) => boolean; recordAs?: Record<string, unknown>; slots?: Slots } = {},
   ): Promise<void> => {
-    const record = (entry: Record<string, unknown>): void => recorder.record({ ...entry, ...scope.recordAs });
     const startedAtNs = monotonicNs();
-    record({ type: 'term-start', epoch: context.epoch, atNs: String(startedAtNs) });
+    const recorded = recorder.openTerm({
+      epoch: context.epoch,
+      atNs: String(startedAtNs),
+      ...scope.recordAs,
+    });
+    const endedAtNs = (): bigint => {
+      const reason = context.signal.reason;
+      return reason instanceof TermEndedError ? performanceToMonotonicNs(reason.endedAt) : monotonicNs();
+    };
     // When this process saw the end (a late timer or a busy event loop shows here, not in the drain).
     let abortSeenAtNs: bigint | undefined;
     context.signal.addEventListener(
       'abort',
       () => {
         abortSeenAtNs = monotonicNs();
+        recorded.ended(endedAtNs());
       },
       { once: true },
     );
@@ -101,14 +109,12 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
       }
     } finally {
       const reason = context.signal.reason;
-      const endedAtNs =
-        reason instanceof TermEndedError ? performanceToMonotonicNs(reason.endedAt) : monotonicNs();
-      record({
-        type: 'term-end',
+      recorded.close({
         epoch: context.epoch,
-        atNs: String(endedAtNs),
+        atNs: String(endedAtNs()),
         abortSeenAtNs: abortSeenAtNs === undefined ? undefined : String(abortSeenAtNs),
         stoppedAtNs: String(monotonicNs()),
+        ...scope.recordAs,
       });
       log.info({ why: reason instanceof Error ? reason.message : undefined }, 'not leading: stopped');
     }
