@@ -32,6 +32,7 @@ export interface AppOptions {
   sessionlessValidityMs?: number;
   resignPauseSeconds?: number;
   heartbeatMs?: number;
+  /** The most event streams open at once (MAX_STREAMS). Default 256. */
   maxWatchers?: number;
   maxEventLoopDelayMs?: number;
   /** The event-loop delay monitor behind /healthz (injectable for tests). */
@@ -78,6 +79,9 @@ export async function buildApp(
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     return503OnClosing: true,
+    // A client that sends its request slowly holds a connection for at most this long (headers 5 s, see
+    // below); streams are responses, so they are not cut by it.
+    requestTimeout: 10_000,
     // Unknown query parameters are an error (400), not silently dropped. Our schemas are fixed, so they are
     // not checked against the meta-schema at each start (compiling it took 40 ms of start-up); ajv's strict
     // compile still rejects a malformed keyword, and every route test with it.
@@ -88,6 +92,7 @@ export async function buildApp(
         options.compilers ?? (precompiledRoutes ? precompiledCompilers(precompiledRoutes) : undefined),
     },
   });
+  app.server.headersTimeout = 5_000;
   const stats = { openWatchers: 0 };
   const clock = options.clock ?? systemClock;
   const answering = {
@@ -100,6 +105,8 @@ export async function buildApp(
 
   app.setErrorHandler((error: FastifyError | LeaseholdError, request, reply) => {
     if (error instanceof LeaseholdError) {
+      // Streams close all the time: a refused one may try again shortly, not at once.
+      if (error.code === 'LEASEHOLD_TOO_MANY_WATCHERS') reply.header('retry-after', '1');
       reply
         .code(error.statusCode || 500)
         .send({ code: error.code, message: error.message, details: error.details });
@@ -165,14 +172,14 @@ export async function buildApp(
     await app.register(shardsWatchRoute, {
       ...shardAnswering,
       heartbeatMs: options.heartbeatMs ?? 5_000,
-      maxWatchers: options.maxWatchers ?? 1_000,
+      maxWatchers: options.maxWatchers ?? 256,
       stats,
     });
     await app.register(leaderRoutes, { ...answering, resignPauseSeconds: options.resignPauseSeconds ?? 3 });
     await app.register(watchRoute, {
       ...answering,
       heartbeatMs: options.heartbeatMs ?? 5_000,
-      maxWatchers: options.maxWatchers ?? 1_000,
+      maxWatchers: options.maxWatchers ?? 256,
       stats,
     });
   }

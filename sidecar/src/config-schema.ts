@@ -158,6 +158,17 @@ export const optionSpecs = [
       'The longest a "leader" answer to a client without a gate session may be acted on (validForMs); a graceful hand-over waits at most this long for such clients.',
   },
   {
+    key: 'maxStreams',
+    env: 'MAX_STREAMS',
+    flag: '--max-streams',
+    type: 'integer',
+    default: 256,
+    min: 1,
+    max: 10_000,
+    description:
+      'Most /leader/watch and /shards/watch streams open at once; one more is refused with 503 LEASEHOLD_TOO_MANY_WATCHERS and Retry-After (docs/performance.md has what each costs).',
+  },
+  {
     key: 'resignPauseSeconds',
     env: 'RESIGN_PAUSE_SECONDS',
     flag: '--resign-pause-seconds',

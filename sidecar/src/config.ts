@@ -22,6 +22,7 @@ export interface Config {
   readonly kubeconfig: string | undefined;
   readonly enableLeaderElection: boolean;
   readonly sessionlessValiditySeconds: number;
+  readonly maxStreams: number;
   readonly resignPauseSeconds: number;
   readonly emitEvents: boolean;
   readonly podRoleLabel: boolean;

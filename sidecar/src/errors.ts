@@ -17,7 +17,11 @@ export const errorCatalogue = {
     message: 'unsupported content type; send application/json',
   },
   LEASEHOLD_SESSION_NOT_FOUND: { status: 404, message: 'no such gate session' },
-  LEASEHOLD_TOO_MANY_WATCHERS: { status: 503, message: 'too many open watch streams' },
+  LEASEHOLD_TOO_MANY_WATCHERS: {
+    status: 503,
+    message:
+      'too many open watch streams (MAX_STREAMS): close the streams you no longer read, and retry after Retry-After',
+  },
   LEASEHOLD_NOT_LEADER: { status: 409, message: 'this replica is not the leader' },
   LEASEHOLD_INTERNAL: { status: 500, message: 'internal error' },
   LEASEHOLD_ELECTION_DISABLED: { status: 409, message: 'leader election is disabled (single-replica mode)' },

@@ -119,6 +119,7 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
     ledger,
     sessionlessValidityMs: config.sessionlessValiditySeconds * 1000,
     resignPauseSeconds: config.resignPauseSeconds,
+    maxWatchers: config.maxStreams,
     shards,
   });
   const probes = config.probePort === 0 ? undefined : (await buildApp({ ...common, probesOnly: true })).app;

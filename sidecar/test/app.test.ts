@@ -41,7 +41,7 @@ class ScriptedSource extends EventEmitter<{ change: [ElectionSnapshot] }> implem
   }
 }
 
-async function setup(options: { probesOnly?: boolean } = {}) {
+async function setup(options: { probesOnly?: boolean; maxWatchers?: number } = {}) {
   const source = new ScriptedSource();
   const clock = new ManualClock();
   const ledger = new PromiseLedger(clock);
@@ -370,3 +370,38 @@ async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.ok(condition());
 }
+
+test('MAX_STREAMS: one stream past the cap is refused with 503, its code, what to do and Retry-After; a closed one frees its place', async (t) => {
+  const { app, stats } = await setup({ maxWatchers: 2 });
+  t.after(() => app.close());
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as { port: number }).port;
+  const open = (path: string) =>
+    new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request({ port, path, host: '127.0.0.1' }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+  const first = await open('/leader/watch');
+  const second = await open('/shards/watch'); // refused (not sharded): holds no place
+  second.resume();
+  const third = await open('/leader/watch?gate=true');
+  assert.equal(first.statusCode, 200);
+  assert.equal(third.statusCode, 200);
+  await waitFor(() => stats.openWatchers === 2);
+  const refused = await open('/leader/watch');
+  assert.equal(refused.statusCode, 503);
+  assert.equal(refused.headers['retry-after'], '1');
+  let body = '';
+  for await (const chunk of refused) body += chunk;
+  const error = JSON.parse(body) as { code: string; message: string };
+  assert.equal(error.code, 'LEASEHOLD_TOO_MANY_WATCHERS');
+  assert.match(error.message, /MAX_STREAMS.*close the streams you no longer read.*Retry-After: limit 2/);
+  first.destroy();
+  await waitFor(() => stats.openWatchers === 1);
+  const again = await open('/leader/watch');
+  assert.equal(again.statusCode, 200, 'the freed place is taken');
+  again.destroy();
+  third.destroy();
+  await waitFor(() => stats.openWatchers === 0);
+});
