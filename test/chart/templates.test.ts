@@ -198,7 +198,14 @@ test('monitoring objects are off by default and complete when on', async () => {
     .filter((o) => !hooks.includes(o))
     .map((o) => o.kind)
     .sort();
-  assert.deepEqual(kinds, ['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'ServiceAccount']);
+  assert.deepEqual(kinds, [
+    'Deployment',
+    'FlowSchema',
+    'PodDisruptionBudget',
+    'Role',
+    'RoleBinding',
+    'ServiceAccount',
+  ]);
   assert.deepEqual(
     hooks.map((o) => `${o.kind} ${o.metadata.annotations?.['helm.sh/hook']}`),
     ['Pod test'],
