@@ -1,0 +1,114 @@
+// node test/bench/streams.ts [--streams 256] [--past 100]
+// What an app that opens streams without bound costs the sidecar: RSS idle, at MAX_STREAMS open
+// /leader/watch streams, and after they are closed; how many streams past the cap were refused (503);
+// the /leader p99 while the streams are open against idle. One sidecar leading on its own control plane,
+// with the image's Node flags and MALLOC_ARENA_MAX, as in a pod. docs/performance.md has the figures.
+import { type ClientRequest, request } from 'node:http';
+import { parseArgs } from 'node:util';
+import { ControlPlane } from '../cluster/control-plane.ts';
+import { SidecarProcess, waitUntil } from '../support/sidecar.ts';
+import { peakRssBytes, processUsage } from './proc.ts';
+import { summarize } from './stats.ts';
+
+const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+/** `/leader` latencies in ms, `count` requests one after another. */
+async function leaderLatencies(url: string, count: number): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await (await fetch(`${url}/leader`)).text();
+    latencies.push(performance.now() - started);
+  }
+  return latencies;
+}
+
+/** Opens one stream; resolves with its status once the response head (and for 200 the hello) arrived. */
+function openStream(port: number): Promise<{ status: number; request: ClientRequest }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/leader/watch?gate=true', agent: false }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, request: req });
+        return;
+      }
+      res.once('data', () => resolve({ status: 200, request: req }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function streamFlood(options: {
+  streams: number;
+  past: number;
+  kubeconfig: string;
+  namespace: string;
+}) {
+  const sidecar = await SidecarProcess.start({
+    namespace: options.namespace,
+    leaseName: 'stream-flood',
+    podName: 'flood',
+    kubeconfig: options.kubeconfig,
+    env: { MAX_STREAMS: String(options.streams) },
+  });
+  try {
+    await waitUntil(
+      'leading',
+      async () => ((await sidecar.tryLeader())?.isLeader ? true : undefined),
+      20_000,
+      100,
+    );
+    const pid = sidecar.child.pid as number;
+    const idleLatency = summarize(await leaderLatencies(sidecar.url, 500));
+    const idleRss = (await processUsage(pid)).rssBytes;
+    const opened = [];
+    for (let i = 0; i < options.streams; i += 32)
+      opened.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(32, options.streams - i) }, () => openStream(sidecar.port)),
+        )),
+      );
+    const past = await Promise.all(Array.from({ length: options.past }, () => openStream(sidecar.port)));
+    const atCapRss = (await processUsage(pid)).rssBytes;
+    const floodLatency = summarize(await leaderLatencies(sidecar.url, 500));
+    for (const { request: req } of [...opened, ...past]) req.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 5_000)); // let the sockets close and V8 collect
+    const afterRss = (await processUsage(pid)).rssBytes;
+    const renewing = (await sidecar.leader()).isLeader;
+    return {
+      maxStreams: options.streams,
+      accepted: opened.filter((o) => o.status === 200).length,
+      refusedPastCap: past.filter((o) => o.status === 503).length,
+      pastCap: options.past,
+      idleRssMiB: mib(idleRss),
+      atCapRssMiB: mib(atCapRss),
+      peakRssMiB: mib(await peakRssBytes(pid)),
+      afterCloseRssMiB: mib(afterRss),
+      perStreamKiB: Math.round((atCapRss - idleRss) / options.streams / 1024),
+      leaderP99IdleMs: Math.round(idleLatency.p99 * 100) / 100,
+      leaderP99AtCapMs: Math.round(floodLatency.p99 * 100) / 100,
+      stillLeading: renewing,
+    };
+  } finally {
+    await sidecar.stop();
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: { streams: { type: 'string', default: '256' }, past: { type: 'string', default: '100' } },
+  });
+  const controlPlane = await ControlPlane.start();
+  try {
+    const result = await streamFlood({
+      streams: Number(values.streams),
+      past: Number(values.past),
+      kubeconfig: controlPlane.info.kubeconfigPath,
+      namespace: 'default',
+    });
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await controlPlane.stop();
+  }
+}
