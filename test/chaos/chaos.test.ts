@@ -241,11 +241,21 @@ test('Lease edited to a foreign holder, then deleted: one leader again, epochs m
   await chaos(t, async ({ env, leader }) => {
     const target = env.controlPlane.info;
     const before = (await (await leader()).sidecar.leader()).epoch ?? -1;
-    const { status, body } = await rawApi('GET', leasePath(namespace, leaseName), { target });
-    assert.equal(status, 200);
-    body.spec.holderIdentity = 'intruder_0';
-    body.spec.leaseTransitions += 1;
-    await rawApi('PUT', leasePath(namespace, leaseName), { body, target });
+    // The leader renews between our read and our write now and then (409): read again until it lands.
+    await waitUntil(
+      'the intruder written',
+      async () => {
+        const { status, body } = await rawApi('GET', leasePath(namespace, leaseName), { target });
+        assert.equal(status, 200);
+        body.spec.holderIdentity = 'intruder_0';
+        body.spec.leaseTransitions += 1;
+        const written = await rawApi('PUT', leasePath(namespace, leaseName), { body, target });
+        assert.ok(written.status === 200 || written.status === 409, `PUT answered ${written.status}`);
+        return written.status === 200 ? true : undefined;
+      },
+      leaseDurationMs,
+      10,
+    );
     const after = (await (await leader(leaseDurationMs * 3)).sidecar.leader()).epoch ?? -1;
     assert.ok(after > before + 1, `epoch ${after} after ${before} and the intruder's`);
     assert.equal((await rawApi('DELETE', leasePath(namespace, leaseName), { target })).status, 200);

@@ -133,7 +133,7 @@ export async function toolPath(dir: string): Promise<string> {
 
 /** Runs a doc `sh` block line by line with `bash -e` in `cwd`. */
 export async function runBlock(block: string, cwd: string, env: Record<string, string>) {
-  return promisify(execFile)('bash', ['-euo', 'pipefail', '-c', block], {
+  return promisify(execFile)('bash', ['--norc', '-euo', 'pipefail', '-c', block], {
     cwd,
     env: { ...process.env, ...env },
     maxBuffer: 16 << 20,
