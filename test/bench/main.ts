@@ -1,5 +1,6 @@
 // npm run bench [-- --quick] [--handovers 30] [--crashes 5] [--steady-seconds 300] [--rate 1000]
 // npm run bench -- --shards [--shard-count 8] [--quick]: the sharded benchmark instead (shards.ts).
+// The stream cap (streams.ts) is measured in the same run; alone: node test/bench/streams.ts.
 // Leasehold and client-go's leaderelection side by side on one local apiserver with the same
 // LD/RD/RP; results (JSON, markdown, SVG) go to test/bench/results/. See docs/performance.md.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -26,6 +27,7 @@ import { peakRssBytes } from './proc.ts';
 import { type BenchResults, handoverSvg, markdownTable, type SideResults, timelineSvg } from './report.ts';
 import { sessionlessHandovers } from './sessionless.ts';
 import { summarize } from './stats.ts';
+import { streamFlood } from './streams.ts';
 
 const { values } = parseArgs({
   options: {
@@ -181,6 +183,14 @@ try {
   await standalone.stop();
   const floor = await referenceLatency(rate, quick ? 5 : 10);
 
+  log('an app that opens streams without bound: MAX_STREAMS (256) open, 100 past it, then all closed');
+  const streams = await streamFlood({
+    streams: 256,
+    past: 100,
+    kubeconfig: target.kubeconfigPath,
+    namespace,
+  });
+
   log(`session-less clients: ${handovers} graceful hand-overs (a private control plane)`);
   const sessionless = await sessionlessHandovers({ ...timings, safetyMarginSeconds: 2 }, handovers);
 
@@ -206,7 +216,12 @@ try {
     timeline: await timeline(),
   };
   await mkdir(values.out as string, { recursive: true });
-  const table = markdownTable(results);
+  const table =
+    `${markdownTable(results)}\nStreams (MAX_STREAMS ${streams.maxStreams}): RSS ${streams.idleRssMiB} MiB idle, ` +
+    `${streams.atCapRssMiB} at the cap, ${streams.peakRssMiB} peak, ${streams.afterCloseRssMiB} after closing; ` +
+    `${streams.refusedPastCap} of ${streams.pastCap} past the cap refused; /leader p99 ${streams.leaderP99IdleMs} ms idle, ` +
+    `${streams.leaderP99AtCapMs} ms at the cap; still leading: ${streams.stillLeading}.\n`;
+  await writeFile(join(values.out as string, 'streams.json'), `${JSON.stringify(streams, null, 2)}\n`);
   await writeFile(join(values.out as string, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(values.out as string, 'latest.md'), table);
   await writeFile(join(values.out as string, 'handover.svg'), handoverSvg(results));
