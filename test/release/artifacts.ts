@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { controlPlaneBinaries } from '../cluster/binaries.ts';
+import { pack } from '../support/packages.ts';
 import { ReleaseError } from './errors.ts';
 import { repoRoot } from './versions.ts';
 
@@ -122,24 +123,9 @@ export async function packageCharts(t: ReleaseTarget, out: string): Promise<stri
   }
 }
 
-/** Both npm packages packed into `out`; their paths. */
+/** Both npm packages packed into `out` (as the packages test packs them); their paths. */
 export async function packNpm(out: string): Promise<string[]> {
-  const { stdout } = await run(
-    'npm',
-    [
-      'pack',
-      '--json',
-      '--pack-destination',
-      out,
-      '--workspace',
-      '@leasehold/controller',
-      '--workspace',
-      '@leasehold/sidecar',
-    ],
-    { cwd: repoRoot, maxBuffer: 16 << 20 },
-  );
-  const packed = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string }[];
-  return packed.map((p) => join(out, basename(p.filename)));
+  return (await pack(['controller', 'sidecar'], out)).map((p) => p.tarball);
 }
 
 /** Both images built (buildah), saved as OCI archives in `out` (and pushed with `push`); archives and refs. */
