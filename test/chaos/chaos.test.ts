@@ -256,7 +256,17 @@ test('Lease edited to a foreign holder, then deleted: one leader again, epochs m
       leaseDurationMs,
       10,
     );
-    const after = (await (await leader(leaseDurationMs * 3)).sidecar.leader()).epoch ?? -1;
+    // The robbed leader may still answer "leader" (epoch `before`) until its next renewal sees the
+    // intruder: that promise is kept, so wait for the term after the intruder's, which must come.
+    const after = await waitUntil(
+      'a term after the intruder\'s',
+      async () => {
+        const epoch = (await (await leader(leaseDurationMs * 3)).sidecar.leader()).epoch ?? -1;
+        return epoch !== before ? epoch : undefined;
+      },
+      leaseDurationMs * 3,
+      20,
+    );
     assert.ok(after > before + 1, `epoch ${after} after ${before} and the intruder's`);
     assert.equal((await rawApi('DELETE', leasePath(namespace, leaseName), { target })).status, 200);
     await leader(leaseDurationMs * 3);
