@@ -42,3 +42,13 @@ export class LogThrottle {
     this.#suppressed = 0;
   }
 }
+
+/**
+ * The delay before the next Lease call after a failure: the backoff, or the server's Retry-After when it
+ * asked for longer — but never more of it than `budgetMs` (for a leader, half the validity it has left, so
+ * that a throttled renewal is tried again before its deadline instead of waiting the term away).
+ */
+export function retryDelayMs(backoff: number, retryAfter: number | undefined, budgetMs: number): number {
+  if (retryAfter === undefined) return backoff;
+  return Math.max(backoff, Math.min(retryAfter, budgetMs));
+}

@@ -10,6 +10,8 @@ export interface ElectorHooks {
   renewed(durationSeconds: number): void;
   apiError(err: unknown): void;
   conflict(): void;
+  /** The apiserver answered 429 (API Priority and Fairness); the next call waits `delaySeconds`. */
+  throttled(delaySeconds: number): void;
   /** A hand-over waited this long for the promises already made before releasing. */
   promisesWaited(seconds: number): void;
   /** Resolves once every "leader" answer given so far has run out or been given back (the ledger). */
@@ -24,6 +26,7 @@ export const noHooks: ElectorHooks = {
   renewed() {},
   apiError() {},
   conflict() {},
+  throttled() {},
   promisesWaited() {},
   promisesKept: async () => {},
 };
@@ -46,6 +49,7 @@ export function combineHooks(...parts: Partial<ElectorHooks>[]): ElectorHooks {
     renewed: each('renewed'),
     apiError: each('apiError'),
     conflict: each('conflict'),
+    throttled: each('throttled'),
     promisesWaited: each('promisesWaited'),
     promisesKept: async () => {
       await Promise.all(parts.map((part) => part.promisesKept?.()));

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { backoffMs, LogThrottle } from './backoff.ts';
+import { backoffMs, LogThrottle, retryDelayMs } from './backoff.ts';
 import type { Clock, Timer } from './clock.ts';
 import type { Config } from './config.ts';
 import { type ElectorHooks, noHooks } from './elector-hooks.ts';
@@ -574,13 +574,30 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     // A follower reads again before deciding; a leader retries its renewal as it is (a 409 tells it if
     // someone wrote meanwhile), soon enough to renew within the validity an outage leaves it.
     if (!leading && this.#state.observation) this.#state.observation.stale = true;
-    const suppressed = this.#errorLog.take();
-    // Stryker disable next-line StringLiteral,ObjectLiteral,ConditionalExpression,EqualityOperator,OptionalChaining,ArithmeticOperator,CallExpression: log output, not behaviour
-    if (suppressed !== undefined) this.#log.warn({ err, suppressed }, 'lease API call failed; retrying');
     const retryMs = this.#state.timings.retryPeriodMs;
-    const delayMs = leading
+    const backoff = leading
       ? backoffMs(this.#failures, Math.min(retryMs / 8, 100), Math.min(retryMs / 4, 250), this.#random)
       : backoffMs(this.#failures, retryMs / 4, retryMs * 4, this.#random);
-    this.#state.backoffUntil = this.#clock.now() + delayMs;
+    // A Retry-After (API Priority and Fairness throttling us) is honoured; a leader spends at most half
+    // the validity it has left on it, so it asks again before its deadline.
+    const now = this.#clock.now();
+    const validForMs = this.#state.leading ? this.#state.leading.validUntil - now : 0;
+    const retryAfter = err instanceof KubernetesApiError ? err.retryAfterMs : undefined;
+    const delayMs = retryDelayMs(backoff, retryAfter, leading ? validForMs / 2 : Number.POSITIVE_INFINITY);
+    const throttled = err instanceof KubernetesApiError && err.httpStatus === 429;
+    if (throttled) this.#hooks.throttled(delayMs / 1000);
+    const suppressed = this.#errorLog.take();
+    // Stryker disable StringLiteral,ObjectLiteral,ConditionalExpression,EqualityOperator,OptionalChaining,ArithmeticOperator,CallExpression,BlockStatement: log output, not behaviour
+    if (suppressed !== undefined) {
+      const context = { err, suppressed, retryAfterMs: retryAfter, delayMs: Math.round(delayMs) };
+      if (throttled)
+        this.#log.warn(
+          { ...context, validForMs: Math.max(0, Math.floor(validForMs)) },
+          'the apiserver throttled a Lease request (429); retrying within the validity left',
+        );
+      else this.#log.warn(context, 'lease API call failed; retrying');
+    }
+    // Stryker restore StringLiteral,ObjectLiteral,ConditionalExpression,EqualityOperator,OptionalChaining,ArithmeticOperator,CallExpression,BlockStatement
+    this.#state.backoffUntil = now + delayMs;
   }
 }

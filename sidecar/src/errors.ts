@@ -55,8 +55,10 @@ export class LeaseholdError extends Error {
 export class KubernetesApiError extends LeaseholdError {
   readonly httpStatus: number;
   readonly reason: string;
+  /** The server's Retry-After (a 429 from API Priority and Fairness, a 503), in ms; undefined without one. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(httpStatus: number, reason: string, detail: string, cause?: unknown) {
+  constructor(httpStatus: number, reason: string, detail: string, cause?: unknown, retryAfterMs?: number) {
     const code: ErrorCode =
       httpStatus === 0
         ? 'LEASEHOLD_API_UNAVAILABLE'
@@ -67,6 +69,7 @@ export class KubernetesApiError extends LeaseholdError {
     this.name = 'KubernetesApiError';
     this.httpStatus = httpStatus;
     this.reason = reason;
+    this.retryAfterMs = retryAfterMs;
   }
 
   /** A label for metrics: the HTTP status, or the kind of transport failure. */

@@ -78,6 +78,18 @@ export function createMetrics(options: {
     registers: [registry],
   });
 
+  const throttled = new Counter({
+    name: 'leasehold_api_throttled_total',
+    help: 'Lease requests the apiserver refused with 429 Too Many Requests (API Priority and Fairness).',
+    registers: [registry],
+  });
+  const throttleDelay = new Histogram({
+    name: 'leasehold_api_throttle_delay_seconds',
+    help: 'How long the sidecar waited after a 429 before asking again (Retry-After, capped by the validity left).',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [registry],
+  });
+
   const promiseWait = new Histogram({
     name: 'leasehold_handoff_promise_wait_seconds',
     help: 'How long a hand-over waited, after demoting, for answers already given to run out or be given back.',
@@ -122,6 +134,10 @@ export function createMetrics(options: {
     },
     conflict() {
       conflicts.inc();
+    },
+    throttled(delaySeconds) {
+      throttled.inc();
+      throttleDelay.observe(delaySeconds);
     },
     promisesWaited(seconds) {
       promiseWait.observe(seconds);

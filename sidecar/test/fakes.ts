@@ -62,6 +62,9 @@ export class MemoryLeaseApi implements LeaseApi {
   muteWatch = false;
   /** The next N calls fail as if the API were unreachable. */
   failNext = 0;
+  /** The next N calls are refused with 429 and this Retry-After (ms), as API Priority and Fairness does. */
+  throttleNext = 0;
+  retryAfterMs: number | undefined = 1_000;
   /** The next N updates are refused with 409 whatever their resourceVersion (someone wrote meanwhile). */
   conflictNext = 0;
   writes: RawLease[] = [];
@@ -201,6 +204,10 @@ export class MemoryLeaseApi implements LeaseApi {
     if (this.failNext > 0) {
       this.failNext--;
       throw new KubernetesApiError(0, 'ECONNRESET', `${method} failed`);
+    }
+    if (this.throttleNext > 0) {
+      this.throttleNext--;
+      throw new KubernetesApiError(429, 'TooManyRequests', `${method}: 429`, undefined, this.retryAfterMs);
     }
     const clock = this.#clock;
     if (this.hang && clock) {

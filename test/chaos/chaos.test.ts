@@ -259,7 +259,7 @@ test('Lease edited to a foreign holder, then deleted: one leader again, epochs m
     // The robbed leader may still answer "leader" (epoch `before`) until its next renewal sees the
     // intruder: that promise is kept, so wait for the term after the intruder's, which must come.
     const after = await waitUntil(
-      'a term after the intruder\'s',
+      "a term after the intruder's",
       async () => {
         const epoch = (await (await leader(leaseDurationMs * 3)).sidecar.leader()).epoch ?? -1;
         return epoch !== before ? epoch : undefined;

@@ -17,6 +17,8 @@ export interface KubeResponse {
   body: unknown;
   /** For watches: the open response body, one JSON event per line. */
   stream?: Readable;
+  /** The Retry-After header, when the server sent one. */
+  retryAfter?: string;
 }
 
 /** Authenticated JSON requests to the Kubernetes API. */
@@ -80,7 +82,8 @@ export class KubeConnection implements KubeRequester {
       if (!this.#refresh(`TLS ${err.reason}`)) throw err;
       response = await this.#send(method, path, options);
     }
-    if (response.status >= 400) throw apiError(response.status, response.body, method, path);
+    if (response.status >= 400)
+      throw apiError(response.status, response.body, method, path, response.retryAfter);
     return response;
   }
 
@@ -153,7 +156,12 @@ export class KubeConnection implements KubeRequester {
     } catch (err) {
       throw transportError(err, method, path);
     }
-    return { status: response.statusCode, body };
+    const retryAfter = response.headers['retry-after'];
+    return {
+      status: response.statusCode,
+      body,
+      ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
+    };
   }
 
   /** Reads the credentials again; returns true when they changed (and swaps the connection if TLS did). */
@@ -204,13 +212,27 @@ export class KubeConnection implements KubeRequester {
   }
 }
 
-export function apiError(status: number, body: unknown, method: string, path: string): KubernetesApiError {
+export function apiError(
+  status: number,
+  body: unknown,
+  method: string,
+  path: string,
+  retryAfter?: string | null,
+): KubernetesApiError {
   const answer = body as { reason?: string; message?: string } | undefined;
   return new KubernetesApiError(
     status,
     answer?.reason ?? 'Unknown',
     `${method} ${path}: ${status} ${answer?.message ?? ''}`.trim(),
+    undefined,
+    retryAfterMs(retryAfter),
   );
+}
+
+/** Retry-After in ms: the delay-seconds form the apiserver sends; anything else (a date, junk) is ignored. */
+export function retryAfterMs(header: string | null | undefined): number | undefined {
+  if (header === undefined || header === null || !/^\s*\d{1,6}\s*$/.test(header)) return undefined;
+  return Number(header) * 1000;
 }
 
 export function transportError(err: unknown, method: string, path: string): KubernetesApiError {

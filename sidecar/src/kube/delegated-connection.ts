@@ -74,7 +74,8 @@ export class DelegatedConnection implements KubeRequester {
     } catch (err) {
       throw transportError(err, method, path);
     }
-    if (response.status >= 400) throw apiError(response.status, body, method, path);
+    if (response.status >= 400)
+      throw apiError(response.status, body, method, path, response.headers.get('retry-after'));
     return { status: response.status, body };
   }
 
