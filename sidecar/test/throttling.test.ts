@@ -7,7 +7,8 @@ import { type TestContext, test } from 'node:test';
 import { retryDelayMs } from '../src/backoff.ts';
 import { Elector, type ElectorConfig } from '../src/elector.ts';
 import type { ElectorHooks } from '../src/elector-hooks.ts';
-import { retryAfterMs } from '../src/kube/connection.ts';
+import { KubernetesApiError } from '../src/errors.ts';
+import { apiError, parseBody, retryAfterMs } from '../src/kube/connection.ts';
 import { capturingLogger, ManualClock, MemoryLeaseApi, silentLogger, stopElector } from './fakes.ts';
 
 const config: ElectorConfig = {
@@ -43,6 +44,23 @@ test('Retry-After: delay-seconds are read; a date, a negative or junk is ignored
   assert.equal(retryAfterMs('0'), 0);
   for (const junk of [undefined, null, '', '-1', '1.5', 'soon', 'Wed, 21 Oct 2026 07:28:00 GMT'])
     assert.equal(retryAfterMs(junk), undefined, String(junk));
+});
+
+test("APF's plain-text 429 is the server's answer (status 429, its text), not a transport failure", () => {
+  const text = 'Too many requests, please try again later.\n';
+  const body = parseBody(text, 429, 'PUT', '/l');
+  assert.deepEqual(body, { message: 'Too many requests, please try again later.' });
+  const err = apiError(429, body, 'PUT', '/l', '2');
+  assert.equal(err.httpStatus, 429);
+  assert.equal(err.retryAfterMs, 2_000);
+  assert.match(err.message, /429 Too many requests/);
+  assert.deepEqual(parseBody('{"kind":"Lease"}', 200, 'GET', '/l'), { kind: 'Lease' });
+  assert.equal(parseBody('', 200, 'GET', '/l'), undefined);
+  assert.throws(
+    () => parseBody('not json', 200, 'GET', '/l'),
+    (e: unknown) => e instanceof KubernetesApiError && e.httpStatus === 0,
+    'a success that is not JSON is a broken answer',
+  );
 });
 
 test('the retry delay: the backoff without Retry-After, Retry-After when longer, never past the budget', () => {

@@ -41,7 +41,8 @@ export class ControlPlane {
     this.#apiserverArgs = args;
   }
 
-  static async start(options: { dir?: string } = {}): Promise<ControlPlane> {
+  /** `apiserverArgs` are added to (and, for the same flag, override) the harness's own flags. */
+  static async start(options: { dir?: string; apiserverArgs?: string[] } = {}): Promise<ControlPlane> {
     const binaries = await controlPlaneBinaries();
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'leasehold-cp-')));
     await mkdir(join(dir, 'certs'), { recursive: true });
@@ -86,6 +87,7 @@ export class ControlPlane {
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
       '--v=1',
+      ...(options.apiserverArgs ?? []),
     ];
     const apiserver = new ManagedProcess(
       'kube-apiserver',

@@ -20,12 +20,18 @@ export class PrivateCluster {
     this.#token = token;
   }
 
+  /** The ServiceAccount's token. */
+  get token(): string {
+    return this.#token;
+  }
+
   static async start(
     namespace: string,
     rules: V1PolicyRule[],
     serviceAccount = 'leasehold',
+    apiserverArgs: string[] = [],
   ): Promise<PrivateCluster> {
-    const controlPlane = await ControlPlane.start();
+    const controlPlane = await ControlPlane.start({ apiserverArgs });
     const target = controlPlane.info;
     const create = async (path: string, body: unknown) => {
       const { status, body: answer } = await rawApi('POST', path, { body, target });

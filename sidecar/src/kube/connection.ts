@@ -149,13 +149,13 @@ export class KubeConnection implements KubeRequester {
     if (path.includes('watch=1') && response.statusCode === 200) {
       return { status: 200, body: undefined, stream: response.body };
     }
-    let body: unknown;
+    let text: string;
     try {
-      const text = await response.body.text();
-      body = text === '' ? undefined : JSON.parse(text);
+      text = await response.body.text();
     } catch (err) {
       throw transportError(err, method, path);
     }
+    const body = parseBody(text, response.statusCode, method, path);
     const retryAfter = response.headers['retry-after'];
     return {
       status: response.statusCode,
@@ -227,6 +227,21 @@ export function apiError(
     undefined,
     retryAfterMs(retryAfter),
   );
+}
+
+/**
+ * A response body as JSON. An error answer may be plain text — API Priority and Fairness refuses with
+ * `429 Too many requests, please try again later.` — and is still the server's answer, not a transport
+ * failure: its text becomes the message.
+ */
+export function parseBody(text: string, status: number, method: string, path: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (status >= 400) return { message: text.trim().slice(0, 200) };
+    throw transportError(err, method, path);
+  }
 }
 
 /** Retry-After in ms: the delay-seconds form the apiserver sends; anything else (a date, junk) is ignored. */

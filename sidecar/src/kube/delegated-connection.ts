@@ -9,6 +9,7 @@ import {
   type KubeRequest,
   type KubeRequester,
   type KubeResponse,
+  parseBody,
   transportError,
 } from './connection.ts';
 
@@ -67,13 +68,13 @@ export class DelegatedConnection implements KubeRequester {
     if (path.includes('watch=1') && response.status === 200 && response.body) {
       return { status: 200, body: undefined, stream: Readable.fromWeb(response.body as never) };
     }
-    let body: unknown;
+    let text: string;
     try {
-      const text = await response.text();
-      body = text === '' ? undefined : JSON.parse(text);
+      text = await response.text();
     } catch (err) {
       throw transportError(err, method, path);
     }
+    const body = parseBody(text, response.status, method, path);
     if (response.status >= 400)
       throw apiError(response.status, body, method, path, response.headers.get('retry-after'));
     return { status: response.status, body };
