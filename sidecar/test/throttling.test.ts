@@ -123,9 +123,10 @@ test('a throttled follower waits the whole Retry-After, beyond its own backoff c
   assert.equal(e.isLeader(), true, 'and then takes the free Lease');
 });
 
-test('a 429 is logged as throttling, with the delay and the validity left; other failures are not', async (t) => {
+test('a 429 is logged and reported as throttling, with the delay and the validity left; other failures are not', async (t) => {
   const { logger, lines } = capturingLogger();
-  const { clock, api, elector: e } = elector(t, {}, logger);
+  let reported = 0;
+  const { clock, api, elector: e } = elector(t, { throttled: () => reported++ }, logger);
   e.start();
   await clock.advance(0);
   api.throttleNext = 1;
@@ -135,7 +136,13 @@ test('a 429 is logged as throttling, with the delay and the validity left; other
   assert.equal(throttled[0]?.level, 40);
   assert.equal(throttled[0]?.delayMs, 1_000);
   assert.equal(throttled[0]?.validForMs, 8_000);
+  await clock.advance(1_000); // the retry succeeds: the next failure is logged at once
   api.failNext = 1;
   await clock.advance(40_000);
   assert.equal(lines.filter((l) => String(l.msg).includes('throttled')).length, 1);
+  assert.equal(reported, 1, 'a connection failure is not throttling');
+  assert.ok(
+    lines.some((l) => l.msg === 'lease API call failed; retrying'),
+    JSON.stringify(lines.map((l) => l.msg)),
+  );
 });
