@@ -1,6 +1,7 @@
 // npm run bench [-- --quick] [--handovers 30] [--crashes 5] [--steady-seconds 300] [--rate 1000]
 // npm run bench -- --shards [--shard-count 8] [--quick]: the sharded benchmark instead (shards.ts).
-// The stream cap (streams.ts) is measured in the same run; alone: node test/bench/streams.ts.
+// The stream cap (streams.ts) and apiserver overload (overload.ts) are measured in the same run; alone:
+// node test/bench/streams.ts, node test/bench/overload.ts.
 // Leasehold and client-go's leaderelection side by side on one local apiserver with the same
 // LD/RD/RP; results (JSON, markdown, SVG) go to test/bench/results/. See docs/performance.md.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -23,6 +24,7 @@ import {
   referenceLatency,
   steadyState,
 } from './measure.ts';
+import { apiserverOverload, overloadLine } from './overload.ts';
 import { peakRssBytes } from './proc.ts';
 import { type BenchResults, handoverSvg, markdownTable, type SideResults, timelineSvg } from './report.ts';
 import { sessionlessHandovers } from './sessionless.ts';
@@ -191,6 +193,12 @@ try {
     namespace,
   });
 
+  const floodSeconds = quick ? 10 : 20;
+  log(
+    `apiserver overload: ${floodSeconds} s floods of the ordinary priority level, without and with the FlowSchema`,
+  );
+  const overload = await apiserverOverload(floodSeconds);
+
   log(`session-less clients: ${handovers} graceful hand-overs (a private control plane)`);
   const sessionless = await sessionlessHandovers({ ...timings, safetyMarginSeconds: 2 }, handovers);
 
@@ -220,7 +228,9 @@ try {
     `${markdownTable(results)}\nStreams (MAX_STREAMS ${streams.maxStreams}): RSS ${streams.idleRssMiB} MiB idle, ` +
     `${streams.atCapRssMiB} at the cap, ${streams.peakRssMiB} peak, ${streams.afterCloseRssMiB} after closing; ` +
     `${streams.refusedPastCap} of ${streams.pastCap} past the cap refused; /leader p99 ${streams.leaderP99IdleMs} ms idle, ` +
-    `${streams.leaderP99AtCapMs} ms at the cap; still leading: ${streams.stillLeading}.\n`;
+    `${streams.leaderP99AtCapMs} ms at the cap; still leading: ${streams.stillLeading}.\n` +
+    overloadLine(overload);
+  await writeFile(join(values.out as string, 'overload.json'), `${JSON.stringify(overload, null, 2)}\n`);
   await writeFile(join(values.out as string, 'streams.json'), `${JSON.stringify(streams, null, 2)}\n`);
   await writeFile(join(values.out as string, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(values.out as string, 'latest.md'), table);
