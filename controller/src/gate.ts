@@ -28,8 +28,10 @@ export interface LeaderGateOptions {
   requestTimeoutMs?: number;
   /** Called with errors the gate recovers from (sidecar unreachable, stream broken). */
   onError?: (err: unknown) => void;
-  /** The monotonic clock deadlines are judged on. Default: this.#clock.now() and Node's timers. */
+  /** The monotonic clock deadlines are judged on. Default: performance.now() and Node's timers. */
   clock?: GateClock;
+  /** Where the jitter of reconnect and retry delays comes from, in [0, 1). Default Math.random. */
+  random?: () => number;
 }
 
 /** A leader term: its signal, epoch and deadline (TermContext). */
@@ -58,6 +60,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   readonly #requestTimeoutMs: number;
   readonly #onError: (err: unknown) => void;
   readonly #clock: GateClock;
+  readonly #random: () => number;
   readonly #streamController = new AbortController();
   #answer: LeaderAnswer | undefined;
   #deadline = 0;
@@ -106,6 +109,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     this.#pollIntervalMs = Math.ceil(options.pollIntervalMs ?? 500);
     this.#onError = options.onError ?? (() => {});
     this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
     this.setMaxListeners(0);
     void this.#streamLoop();
   }
@@ -299,7 +303,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
       this.#mayLead = true;
       this.#streamUp = false;
       this.#schedulePoll();
-      if (!this.#closed) await this.#sleep(retryDelayMs(failures));
+      if (!this.#closed) await this.#sleep(retryDelayMs(failures, this.#random));
     }
   }
 
@@ -337,7 +341,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
           this.#onError(err);
           if (this.#closed) break;
           this.#reportAgain = true;
-          await this.#sleep(retryDelayMs(++failures));
+          await this.#sleep(retryDelayMs(++failures, this.#random));
         }
       } while (this.#reportAgain);
     })().finally(() => {

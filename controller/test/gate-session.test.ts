@@ -4,9 +4,13 @@ import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { createLeaderGate, type GateError, type GateState } from '../src/index.ts';
 import { retryDelayMs } from '../src/retry.ts';
+
+/** A retry delay at the top of its jitter range, as gateFor's gates wait. */
+const delayMs = (failures: number) => retryDelayMs(failures, () => 1);
+
 import { advanceBy, advanceUntil, FakeClock } from './support/fake-clock.ts';
 import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
 
@@ -248,13 +252,13 @@ test('a failed activity report is retried with backoff until the sidecar confirm
   await until(() => count('POST /leader/activity') === 2); // refused
   await settled();
   // Backing off: each retry comes exactly its delay after the failure, not before.
-  await clock.advance(retryDelayMs(1) - 1);
+  await clock.advance(delayMs(1) - 1);
   await settled();
   assert.equal(count('POST /leader/activity'), 2, 'not before the first delay');
   await clock.advance(1);
   await until(() => count('POST /leader/activity') === 3); // refused again
   await settled();
-  await clock.advance(retryDelayMs(2) - 1);
+  await clock.advance(delayMs(2) - 1);
   await settled();
   assert.equal(count('POST /leader/activity'), 3, 'not before the second, longer delay');
   await clock.advance(1);
@@ -279,13 +283,13 @@ test('a session the sidecar does not know: no error, no retry; the next hello re
     signal: stop.signal,
   });
   await until(() => count('POST /leader/activity') === 2);
-  await advanceBy(clock, settled, retryDelayMs(1) + retryDelayMs(2) + 10, 10); // past the first two retry delays
+  await advanceBy(clock, settled, delayMs(1) + delayMs(2) + 10, 10); // past the first two retry delays
   assert.equal(count('POST /leader/activity'), 2, 'not retried: only a new hello can help');
   assert.equal(ledger.activeCount, 0);
   dropStreams();
   await advanceUntil(clock, settled, () => ledger.activeCount === 1, {
     stepMs: 10,
-    maxMs: 2 * retryDelayMs(1),
+    maxMs: 2 * delayMs(1),
   });
   assert.equal(codes(errors).includes('LEASEHOLD_GATE_SESSION_UNKNOWN'), false);
   stop.abort();
@@ -394,7 +398,8 @@ test('a failing poll goes to onError, and the gate stays a follower', async (t) 
   assert.equal(gate.isLeader(), false);
 });
 
-test('a sidecar that drops every stream: reconnects back off (about 5 in 1.5 s), each failure reported', async (t) => {
+/** A sidecar that drops every connection; the gate's first five attempts, each exactly its delay apart. */
+async function droppedReconnects(t: TestContext, random: () => number): Promise<number> {
   let connections = 0;
   const server = createServer((socket) => {
     connections++;
@@ -410,23 +415,34 @@ test('a sidecar that drops every stream: reconnects back off (about 5 in 1.5 s),
     pollIntervalMs: 20,
     onError: (err) => errors.push(err),
     clock,
+    random,
   });
-  // Retries after 100, 200, 400, 800 ms: the 5th attempt 1.5 s after the first; without backoff,
-  // hundreds. No hello, no session, so no polls (one every 20 ms would be some 75 connections more).
+  // No hello, no session, so no polls (one every 20 ms would be some 75 connections more).
   let due = 0;
   for (let attempt = 1; attempt <= 5; attempt++) {
     await until(() => errors.length === attempt); // this attempt failed
     assert.equal(connections, attempt);
     if (attempt === 5) break;
-    await clock.advance(retryDelayMs(attempt) - 1);
-    due += retryDelayMs(attempt);
+    const delay = retryDelayMs(attempt, random);
+    await clock.advance(delay - 1);
+    due += delay;
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(errors.length, attempt, `no attempt before ${due} ms`);
     await clock.advance(1);
   }
-  assert.equal(due, 1_500);
   assert.equal(codes(errors)[0], 'LEASEHOLD_GATE_SIDECAR_UNREACHABLE');
   assert.equal(gate.isLeader(), false);
+  return due;
+}
+
+test('a sidecar that drops every stream: reconnects back off (5 in 1.5 s at the top of the jitter), each failure reported', async (t) => {
+  // Retries after 100, 200, 400, 800 ms; without backoff, hundreds.
+  assert.equal(await droppedReconnects(t, () => 1), 1_500);
+});
+
+test('reconnect delays are jittered: at the bottom of the range the same five attempts take 750 ms', async (t) => {
+  // Retries after 50, 100, 200, 400 ms: gates that lost their sidecars together spread out.
+  assert.equal(await droppedReconnects(t, () => 0), 750);
 });
 
 test('events the gate does not know (a newer sidecar) are ignored, not read as a loss', async (t) => {

@@ -128,7 +128,8 @@ export function gateFor(
   t: { after(fn: () => Promise<void>): void },
   options: LeaderGateOptions = {},
 ): LeaderGate {
-  const gate = createLeaderGate({ url, ...options });
+  // The top of each jitter range, so that tests can name exact retry delays (retry.test.ts has the rest).
+  const gate = createLeaderGate({ url, random: () => 1, ...options });
   t.after(() => gate.close());
   return gate;
 }
