@@ -82,6 +82,8 @@ export async function buildApp(
     // A client that sends its request slowly holds a connection for at most this long (headers 5 s, see
     // below); streams are responses, so they are not cut by it.
     requestTimeout: 10_000,
+    // Node checks those timeouts every 30 s by default, which lets a slow client hold a socket 35 s.
+    http: { connectionsCheckingInterval: 1_000 },
     // Unknown query parameters are an error (400), not silently dropped. Our schemas are fixed, so they are
     // not checked against the meta-schema at each start (compiling it took 40 ms of start-up); ajv's strict
     // compile still rejects a malformed keyword, and every route test with it.

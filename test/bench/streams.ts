@@ -3,41 +3,14 @@
 // /leader/watch streams, and after they are closed; how many streams past the cap were refused (503);
 // the /leader p99 while the streams are open against idle. One sidecar leading on its own control plane,
 // with the image's Node flags and MALLOC_ARENA_MAX, as in a pod. docs/performance.md has the figures.
-import { type ClientRequest, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { ControlPlane } from '../cluster/control-plane.ts';
+import { leaderLatencies, openStream, openStreams } from '../support/local-flood.ts';
 import { SidecarProcess, waitUntil } from '../support/sidecar.ts';
 import { peakRssBytes, processUsage } from './proc.ts';
 import { summarize } from './stats.ts';
 
 const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
-
-/** `/leader` latencies in ms, `count` requests one after another. */
-async function leaderLatencies(url: string, count: number): Promise<number[]> {
-  const latencies: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const started = performance.now();
-    await (await fetch(`${url}/leader`)).text();
-    latencies.push(performance.now() - started);
-  }
-  return latencies;
-}
-
-/** Opens one stream; resolves with its status once the response head (and for 200 the hello) arrived. */
-function openStream(port: number): Promise<{ status: number; request: ClientRequest }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/leader/watch?gate=true', agent: false }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        resolve({ status: res.statusCode ?? 0, request: req });
-        return;
-      }
-      res.once('data', () => resolve({ status: 200, request: req }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 export async function streamFlood(options: {
   streams: number;
@@ -62,13 +35,7 @@ export async function streamFlood(options: {
     const pid = sidecar.child.pid as number;
     const idleLatency = summarize(await leaderLatencies(sidecar.url, 500));
     const idleRss = (await processUsage(pid)).rssBytes;
-    const opened = [];
-    for (let i = 0; i < options.streams; i += 32)
-      opened.push(
-        ...(await Promise.all(
-          Array.from({ length: Math.min(32, options.streams - i) }, () => openStream(sidecar.port)),
-        )),
-      );
+    const opened = await openStreams(sidecar.port, options.streams);
     const past = await Promise.all(Array.from({ length: options.past }, () => openStream(sidecar.port)));
     const atCapRss = (await processUsage(pid)).rssBytes;
     const floodLatency = summarize(await leaderLatencies(sidecar.url, 500));

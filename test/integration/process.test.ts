@@ -16,7 +16,7 @@ import {
   sidecarRules,
 } from '../support/cluster.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
-import { SidecarProcess, waitUntil } from '../support/sidecar.ts';
+import { SidecarProcess, sidecarNodeFlags, waitUntil } from '../support/sidecar.ts';
 
 const sidecarBin = fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
 const exampleControllerBin = fileURLToPath(
@@ -189,7 +189,7 @@ test('as PID 1 (as in a pod), SIGTERM while the sidecar loads is caught, not dro
   await createServiceAccount(namespace, 'pid-one', sidecarRules('pid-one'));
   const kubeconfig = await serviceAccountKubeconfig(namespace, 'pid-one');
   const { freePort } = await import('../cluster/ports.ts');
-  const code = await terminatedWhileStarting(['--max-semi-space-size=1', sidecarBin], {
+  const code = await terminatedWhileStarting([...sidecarNodeFlags, sidecarBin], {
     LEASE_NAME: 'pid-one',
     POD_NAMESPACE: namespace,
     POD_NAME: 'pid-one-0',

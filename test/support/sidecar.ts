@@ -10,7 +10,7 @@ const sidecarBin =
   fileURLToPath(new URL('../../sidecar/bin/leasehold-sidecar.js', import.meta.url));
 
 /** The Node flags the image starts the bundle with (sidecar/Dockerfile): what we test is what we ship. */
-export const sidecarNodeFlags = ['--max-semi-space-size=1'];
+export const sidecarNodeFlags = ['--max-semi-space-size=1', '--optimize-for-size'];
 
 /** Fast timings for tests; every bound a test asserts is derived from these. */
 export const testTimings = {
