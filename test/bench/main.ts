@@ -228,7 +228,8 @@ try {
     `${markdownTable(results)}\nStreams (MAX_STREAMS ${streams.maxStreams}): RSS ${streams.idleRssMiB} MiB idle, ` +
     `${streams.atCapRssMiB} at the cap, ${streams.peakRssMiB} peak, ${streams.afterCloseRssMiB} after closing; ` +
     `${streams.refusedPastCap} of ${streams.pastCap} past the cap refused; /leader p99 ${streams.leaderP99IdleMs} ms idle, ` +
-    `${streams.leaderP99AtCapMs} ms at the cap; still leading: ${streams.stillLeading}.\n` +
+    `${streams.leaderP99AtCapMs} ms at the cap, ${streams.leaderP99StormMs} ms during a reconnect storm ` +
+    `(${streams.stormRefused} refused in 6 s); still leading: ${streams.stillLeading}.\n` +
     overloadLine(overload);
   await writeFile(join(values.out as string, 'overload.json'), `${JSON.stringify(overload, null, 2)}\n`);
   await writeFile(join(values.out as string, 'streams.json'), `${JSON.stringify(streams, null, 2)}\n`);

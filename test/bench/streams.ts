@@ -1,11 +1,11 @@
 // node test/bench/streams.ts [--streams 256] [--past 100]
 // What an app that opens streams without bound costs the sidecar: RSS idle, at MAX_STREAMS open
 // /leader/watch streams, and after they are closed; how many streams past the cap were refused (503);
-// the /leader p99 while the streams are open against idle. One sidecar leading on its own control plane,
+// the /leader p99 while the streams are open, and during a reconnect storm at the cap, against idle. One sidecar leading on its own control plane,
 // with the image's Node flags and MALLOC_ARENA_MAX, as in a pod. docs/performance.md has the figures.
 import { parseArgs } from 'node:util';
 import { ControlPlane } from '../cluster/control-plane.ts';
-import { leaderLatencies, openStream, openStreams } from '../support/local-flood.ts';
+import { leaderLatencies, openStream, openStreams, reconnectStorm } from '../support/local-flood.ts';
 import { SidecarProcess, waitUntil } from '../support/sidecar.ts';
 import { peakRssBytes, processUsage } from './proc.ts';
 import { summarize } from './stats.ts';
@@ -39,6 +39,12 @@ export async function streamFlood(options: {
     const past = await Promise.all(Array.from({ length: options.past }, () => openStream(sidecar.port)));
     const atCapRss = (await processUsage(pid)).rssBytes;
     const floodLatency = summarize(await leaderLatencies(sidecar.url, 500));
+    // A broken gate reconnecting without backoff while the cap is full: every attempt refused.
+    const [storm, stormLatencies] = await Promise.all([
+      reconnectStorm(sidecar.port, 6_000, 1),
+      leaderLatencies(sidecar.url, 500),
+    ]);
+    const stormLatency = summarize(stormLatencies);
     for (const { request: req } of [...opened, ...past]) req.destroy();
     await new Promise((resolve) => setTimeout(resolve, 5_000)); // let the sockets close and V8 collect
     const afterRss = (await processUsage(pid)).rssBytes;
@@ -55,6 +61,8 @@ export async function streamFlood(options: {
       perStreamKiB: Math.round((atCapRss - idleRss) / options.streams / 1024),
       leaderP99IdleMs: Math.round(idleLatency.p99 * 100) / 100,
       leaderP99AtCapMs: Math.round(floodLatency.p99 * 100) / 100,
+      stormRefused: storm.byStatus['503'] ?? 0,
+      leaderP99StormMs: Math.round(stormLatency.p99 * 100) / 100,
       stillLeading: renewing,
     };
   } finally {
