@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { fetch } from 'undici';
+import { classify, flowcontrol, serviceAccountToken, uidOf } from '../support/apf.ts';
 import {
   createNamespace,
   createServiceAccount,
@@ -17,28 +17,10 @@ import {
 import { chartDir, helm, parseManifest } from '../support/helm.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import { waitUntil } from '../support/sidecar.ts';
-import { agentFor } from '../support/watch-stream.ts';
 
 let namespace = '';
 let token = '';
 let manifest = '';
-
-/** A GET as the release's ServiceAccount: the FlowSchema and priority level the apiserver chose. */
-async function classify(path: string): Promise<{ flowSchema: string; priorityLevel: string }> {
-  const { info } = testCluster();
-  const response = await fetch(`${info.server}${path}`, {
-    dispatcher: agentFor(info.caPem),
-    headers: { authorization: `Bearer ${token}` },
-  });
-  await response.text();
-  return {
-    flowSchema: response.headers.get('x-kubernetes-pf-flowschema-uid') ?? '',
-    priorityLevel: response.headers.get('x-kubernetes-pf-prioritylevel-uid') ?? '',
-  };
-}
-
-const uidOf = async (path: string): Promise<string> => (await rawApi('GET', path)).body?.metadata?.uid ?? '';
-const flowcontrol = '/apis/flowcontrol.apiserver.k8s.io/v1';
 
 before(async () => {
   await helm(['dependency', 'build', chartDir]);
@@ -54,12 +36,7 @@ before(async () => {
   ]);
   manifest = stdout;
   await createServiceAccount(namespace, 'fs-leasehold', sidecarRules('fs-leasehold'));
-  const issued = await testCluster().core.createNamespacedServiceAccountToken({
-    name: 'fs-leasehold',
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  token = issued.status?.token ?? '';
+  token = await serviceAccountToken(namespace, 'fs-leasehold');
 });
 
 test("the FlowSchema puts the release's Lease requests, and only those, in the leader-election priority level", async () => {
@@ -70,7 +47,7 @@ test("the FlowSchema puts the release's Lease requests, and only those, in the l
   assert.ok(leaderElection, 'the apiserver has the leader-election priority level');
   const lease = leasePath(namespace, 'fs-leasehold');
 
-  const without = await classify(lease);
+  const without = await classify(lease, token);
   assert.ok(without.priorityLevel, 'the apiserver classifies every request (APF is on)');
   assert.notEqual(without.priorityLevel, leaderElection, 'without it: ordinary workload traffic');
 
@@ -82,17 +59,17 @@ test("the FlowSchema puts the release's Lease requests, and only those, in the l
   const classified = await waitUntil(
     'the FlowSchema in use',
     async () => {
-      const c = await classify(lease);
+      const c = await classify(lease, token);
       return c.flowSchema === uid ? c : undefined;
     },
     10_000,
     100,
   );
   assert.equal(classified.priorityLevel, leaderElection);
-  const other = await classify(`/api/v1/namespaces/${namespace}/configmaps`);
+  const other = await classify(`/api/v1/namespaces/${namespace}/configmaps`, token);
   assert.notEqual(other.flowSchema, uid, 'other requests of the ServiceAccount are not matched');
   assert.notEqual(other.priorityLevel, leaderElection);
-  const elsewhere = await classify(leasePath('default', 'fs-leasehold'));
+  const elsewhere = await classify(leasePath('default', 'fs-leasehold'), token);
   assert.notEqual(elsewhere.flowSchema, uid, 'Leases of other namespaces are not matched');
   await kubectl(['delete', '-f', file]);
 });

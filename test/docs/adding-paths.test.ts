@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
+import { classify, flowcontrol, serviceAccountToken, uidOf } from '../support/apf.ts';
 import { canI, createNamespace, kubectl, testCluster } from '../support/cluster.ts';
 import {
   applySteps,
@@ -16,6 +17,8 @@ import {
   workspace,
 } from '../support/doc-steps.ts';
 import { helm, type K8sObject, parseManifest as parse } from '../support/helm.ts';
+import { leasePath } from '../support/raw-api.ts';
+import { waitUntil } from '../support/sidecar.ts';
 
 const restricted = {
   'pod-security.kubernetes.io/enforce': 'restricted',
@@ -252,8 +255,52 @@ test('kustomize: the doc on a kubebuilder layout with namePrefix and namespace: 
     { kind: 'ServiceAccount', name: 'billing-controller-manager', namespace: 'billing-system' },
   ]);
 
+  // The Lease requests in the leader-election priority level, for this ServiceAccount only.
+  const flowSchema = objects.find((o) => o.kind === 'FlowSchema') as K8sObject;
+  assert.equal(flowSchema.metadata.name, 'leasehold-billing-system-billing-controller-manager');
+  assert.equal(flowSchema.metadata.namespace, undefined, 'cluster-scoped');
+  assert.equal(flowSchema.spec.priorityLevelConfiguration.name, 'leader-election');
+  assert.deepEqual(flowSchema.spec.rules, [
+    {
+      subjects: [
+        {
+          kind: 'ServiceAccount',
+          serviceAccount: { name: '*', namespace: 'billing-system' },
+        },
+      ],
+      resourceRules: [
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          verbs: ['get', 'create', 'update', 'patch'],
+          namespaces: ['billing-system'],
+        },
+      ],
+    },
+  ]);
+
   const applied = await runBlock(apply, project, env);
   assert.match(applied.stdout, /deployment.apps\/billing-controller-manager serverside-applied/);
+  assert.match(
+    applied.stdout,
+    /flowschema.flowcontrol.apiserver.k8s.io\/leasehold-billing-system-billing-controller-manager serverside-applied/,
+  );
+  const token = await serviceAccountToken('billing-system', 'billing-controller-manager');
+  const leaderElection = await uidOf(`${flowcontrol}/prioritylevelconfigurations/leader-election`);
+  await waitUntil(
+    "the apiserver classifying the controller's Lease requests as leader-election",
+    async () => {
+      const { priorityLevel } = await classify(
+        leasePath('billing-system', 'billing-controller-manager'),
+        token,
+      );
+      return priorityLevel === leaderElection ? true : undefined;
+    },
+    10_000,
+    100,
+  );
+  const other = await classify('/api/v1/namespaces/billing-system/configmaps', token);
+  assert.notEqual(other.priorityLevel, leaderElection, 'its other requests are ordinary traffic');
   assert.equal(applied.stderr.trim(), '', 'no warnings under restricted');
   await assertLeastPrivilege('billing-system', 'billing-controller-manager', 'billing-controller-manager');
 
@@ -290,6 +337,14 @@ test('plain manifests: the doc commands install into prod; the same file into an
   const { stderr } = await runBlock(block, join(dir, 'leasehold'), env);
   assert.doesNotMatch(stderr, /Warning/);
   await assertLeastPrivilege('prod', 'my-controller-leasehold', 'my-controller-leasehold');
+  const { stdout: flowSchema } = await kubectl([
+    'get',
+    'flowschema',
+    'leasehold-prod-my-controller-leasehold',
+    '-o',
+    'jsonpath={.spec.priorityLevelConfiguration.name} {.spec.rules[0].subjects[0].serviceAccount.name}',
+  ]);
+  assert.equal(flowSchema, 'leader-election my-controller-leasehold', 'the FlowSchema came with them');
   const refused = await kubectl([
     'apply',
     '-n',
