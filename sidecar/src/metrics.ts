@@ -15,6 +15,8 @@ export function createMetrics(options: {
   now: () => number;
   snapshot: () => ElectionSnapshot;
   ledger?: PromiseLedger;
+  /** Sharded mode: the shard Leases, for leader_election_master_status (none for `leaseName` itself). */
+  shardLeases?: () => { name: string; isLeader: boolean }[];
 }): Metrics {
   const registry = new Registry();
   // Event-loop lag sampled once a second, not every 10 ms: an idle sidecar stays idle.
@@ -22,11 +24,17 @@ export function createMetrics(options: {
   const { leaseName } = options;
   let lastRenewAt: number | undefined;
 
+  const { shardLeases } = options;
   const masterStatus = new Gauge({
     name: 'leader_election_master_status',
     help: 'Whether this replica is the leader of the named lease (1) or not (0), as client-go reports it.',
     labelNames: ['name'],
     registers: [registry],
+    // Sharded: one series per shard Lease, read when scraped.
+    collect() {
+      if (!shardLeases) return;
+      for (const lease of shardLeases()) this.set({ name: lease.name }, lease.isLeader ? 1 : 0);
+    },
   });
   const isLeader = new Gauge({
     name: 'leasehold_is_leader',
@@ -110,7 +118,7 @@ export function createMetrics(options: {
     });
   }
 
-  masterStatus.set({ name: leaseName }, 0);
+  if (!shardLeases) masterStatus.set({ name: leaseName }, 0);
   isLeader.set(0);
   const hooks: Partial<ElectorHooks> = {
     stateChanged(snapshot) {

@@ -5,7 +5,7 @@ import { watchAppHealth } from './app-health.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { Elector } from './elector.ts';
-import { combineHooks } from './elector-hooks.ts';
+import { combineHooks, type ElectorHooks } from './elector-hooks.ts';
 import { KubernetesApiError } from './errors.ts';
 import type { KubeRequester } from './kube/connection.ts';
 import { HttpLeaseApi, type LeaseApi } from './kube/lease-api.ts';
@@ -44,27 +44,57 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
   const log = deps.logger;
   const clock = deps.clock ?? systemClock;
   const ledger = new PromiseLedger(clock);
-  let lastApiError: { code: string; message: string } | undefined;
+  const apiErrors = trackApiErrors(log);
   let source: LeaderSource | undefined;
+  let shards: ShardSet | undefined;
   const metrics = createMetrics({
     leaseName: config.leaseName,
     now: () => clock.now(),
     snapshot: () => (source as LeaderSource).snapshot(),
     ledger,
+    ...(config.shards > 0
+      ? {
+          shardLeases: () =>
+            (shards?.shards ?? []).map((s) => ({ name: s.leaseName, isLeader: s.elector.isLeader() })),
+        }
+      : {}),
   });
 
   let elector: Elector | undefined;
-  let shards: ShardSet | undefined;
   if (config.shards > 0) {
     const requester = deps.requester;
     if (!requester) throw new Error('a sharded sidecar needs a requester');
     // Loaded only when sharding: the single-Lease start path stays as it was.
     const { ShardSet } = await import('./shards/shard-set.ts');
+    const { createShardMetrics } = await import('./shards/shard-metrics.ts');
+    // Read when scraped, so the set it reports on may be made after it.
+    const shardMetrics = createShardMetrics(metrics.registry, {
+      get shards() {
+        return shards?.shards ?? [];
+      },
+      plan: () => shards?.plan(),
+    });
+    const { apiError, conflict, throttled } = metrics.hooks;
     shards = new ShardSet({
       config,
       apiFor: (name) => new HttpLeaseApi(requester, { namespace: config.namespace, name }),
       clock,
       logger: log.child({ component: 'shards' }),
+      // Per shard: its series, an Event on each transition of its Lease, and the API failures that
+      // /readyz explains and the totals count.
+      hooksFor: (index, leaseName) =>
+        combineHooks(
+          shardMetrics.hooksFor(index),
+          kubeIntegrationHooks({
+            ...config,
+            leaseName,
+            podRoleLabel: false,
+            requester,
+            logger: log.child({ component: 'kube', shard: index }),
+          }),
+          { apiError, conflict, throttled },
+          apiErrors.hooks,
+        ),
     });
     source = shards;
   } else if (!config.enableLeaderElection) {
@@ -84,23 +114,8 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
       requester
         ? kubeIntegrationHooks({ ...config, requester, logger: log.child({ component: 'kube' }) })
         : {},
-      {
-        apiError(err) {
-          if (!(err instanceof KubernetesApiError)) return;
-          // The RBAC hint once per spell of 403s; the elector already logs every failure, throttled.
-          const newlyForbidden = err.httpStatus === 403 && lastApiError?.code !== err.code;
-          lastApiError = { code: err.code, message: err.message };
-          if (newlyForbidden)
-            log.error(
-              { code: err.code },
-              `${err.message}; grant get/watch/update on leases (see docs/errors.md)`,
-            );
-        },
-        acquired: () => {
-          lastApiError = undefined;
-        },
-        promisesKept: () => ledger.allKept(),
-      },
+      apiErrors.hooks,
+      { promisesKept: () => ledger.allKept() },
     );
     elector = new Elector({ config, api, clock, logger: log.child({ component: 'elector' }), hooks });
     source = elector;
@@ -110,7 +125,7 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
     source,
     registry: metrics.registry,
     lease: `${config.namespace}/${config.leaseName}`,
-    lastApiError: () => shards?.problem() ?? lastApiError,
+    lastApiError: () => shards?.problem() ?? apiErrors.last(),
     logger: log,
     clock,
   };
@@ -155,6 +170,35 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
       await elector?.stop();
       await shards?.stop();
       await Promise.all([app.close(), probes?.close()]);
+    },
+  };
+}
+
+/**
+ * The last Lease API failure, for /readyz (cleared by an acquisition), and the RBAC hint logged once per
+ * spell of 403s (the elector already logs every failure, throttled).
+ */
+function trackApiErrors(log: Logger): {
+  hooks: Partial<ElectorHooks>;
+  last(): { code: string; message: string } | undefined;
+} {
+  let last: { code: string; message: string } | undefined;
+  return {
+    last: () => last,
+    hooks: {
+      apiError(err) {
+        if (!(err instanceof KubernetesApiError)) return;
+        const newlyForbidden = err.httpStatus === 403 && last?.code !== err.code;
+        last = { code: err.code, message: err.message };
+        if (newlyForbidden)
+          log.error(
+            { code: err.code },
+            `${err.message}; grant get/watch/update on leases (see docs/errors.md)`,
+          );
+      },
+      acquired: () => {
+        last = undefined;
+      },
     },
   };
 }

@@ -13,6 +13,7 @@ import {
   sidecarRules,
 } from '../support/cluster.ts';
 import { LeaseRecorder } from '../support/lease-recorder.ts';
+import { rawApi } from '../support/raw-api.ts';
 import { SidecarProcess, testTimings, waitUntil } from '../support/sidecar.ts';
 
 const leaseDurationMs = testTimings.leaseDurationSeconds * 1000;
@@ -356,5 +357,94 @@ test('another shard count: the newcomer takes nothing and is not ready while the
       return body?.mine.length === 4 && (await ready()).status === 200 ? body : undefined;
     },
     leaseDurationMs,
+  );
+});
+
+/** One sidecar's Prometheus text as {series: value}. */
+async function scrape(sidecar: SidecarProcess): Promise<Map<string, number>> {
+  const text = await (await fetch(`${sidecar.url}/metrics`)).text();
+  const series = new Map<string, number>();
+  for (const line of text.split('\n'))
+    if (line && !line.startsWith('#')) {
+      const at = line.lastIndexOf(' ');
+      series.set(line.slice(0, at), Number(line.slice(at + 1)));
+    }
+  return series;
+}
+
+test('observable per shard: owned, epoch, master status per shard Lease, owned count and fair share, an Event per transition', async (t) => {
+  const group = await shardGroup(t, 'seen');
+  const [a, b] = [await group.add('replica-0'), await group.add('replica-1')];
+  const held = await waitUntil(
+    'two replicas with three shards each',
+    async () => group.balanced(2, 0),
+    leaseDurationMs * 6,
+  );
+  const [first, second] = [await scrape(a), await scrape(b)];
+  for (let shard = 0; shard < shardCount; shard++) {
+    const owners = [first, second].filter((m) => m.get(`leasehold_shard_owned{shard="${shard}"}`) === 1);
+    assert.equal(owners.length, 1, `shard ${shard} owned by exactly one replica in the metrics`);
+    const status = [first, second].map((m) => m.get(`leader_election_master_status{name="seen-${shard}"}`));
+    assert.deepEqual(status.sort(), [0, 1], `client-go's series for Lease seen-${shard}`);
+    assert.ok((first.get(`leasehold_shard_epoch{shard="${shard}"}`) ?? -1) >= 0);
+  }
+  assert.equal(
+    first.get('leader_election_master_status{name="seen"}'),
+    undefined,
+    'no series for a Lease nobody holds',
+  );
+  for (const [metrics, sidecar] of [
+    [first, a],
+    [second, b],
+  ] as const) {
+    const mine = held.get(sidecar.podName) ?? [];
+    assert.equal(metrics.get('leasehold_shards_owned'), mine.length);
+    assert.equal(metrics.get('leasehold_shards_fair_share{bound="max"}'), 3);
+    for (const shard of mine)
+      assert.ok(
+        (metrics.get(`leasehold_shard_transitions_total{shard="${shard}",kind="acquired"}`) ?? 0) >= 1,
+      );
+    assert.ok(
+      [...metrics.keys()].some((k) => k.startsWith('leasehold_shard_renew_duration_seconds_count{shard=')),
+      'renewals by shard',
+    );
+  }
+  // Each acquisition is an Event on its shard's Lease, as client-go records leadership.
+  const { body } = await rawApi('GET', `/api/v1/namespaces/${group.namespace}/events`);
+  const acquiredOn = new Set(
+    (body.items as { involvedObject: { name: string }; reason: string; message: string }[])
+      .filter((e) => e.reason === 'LeaderElection' && e.message.includes('became leader'))
+      .map((e) => e.involvedObject.name),
+  );
+  for (let shard = 0; shard < shardCount; shard++)
+    assert.ok(acquiredOn.has(`seen-${shard}`), `Event on seen-${shard}`);
+});
+
+test('sharded /readyz says LEASEHOLD_API_FORBIDDEN when the ServiceAccount may not use the shard Leases', async (t) => {
+  const namespace = await createNamespace('shards-rbac');
+  await createServiceAccount(namespace, 'norbac', []);
+  const sidecar = await SidecarProcess.start({
+    namespace,
+    leaseName: 'denied',
+    podName: 'denied-0',
+    kubeconfig: await serviceAccountKubeconfig(namespace, 'norbac'),
+    env: { SHARDS: '2' },
+  });
+  t.after(() => sidecar.stop('SIGKILL'));
+  const body = await waitUntil(
+    'not ready with the RBAC code',
+    async () => {
+      const response = await fetch(`${sidecar.url}/readyz`);
+      const answer = (await response.json()) as { code?: string };
+      return response.status === 503 && answer.code ? answer : undefined;
+    },
+    leaseDurationMs,
+  );
+  assert.equal(body.code, 'LEASEHOLD_API_FORBIDDEN');
+  assert.ok(
+    sidecar
+      .logLines()
+      .some((l) => l.level === 50 && String(l.msg).includes('grant get/watch/update on leases')),
+    'the RBAC hint is logged',
   );
 });

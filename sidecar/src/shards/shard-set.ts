@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { type ElectionSnapshot, Elector, type ElectorConfig, electionTimings } from '../elector.ts';
+import { combineHooks, type ElectorHooks } from '../elector-hooks.ts';
 import { LeaseholdError } from '../errors.ts';
 import type { LeaseApi } from '../kube/lease-api.ts';
 import { formatMicroTime } from '../lease/micro-time.ts';
@@ -27,6 +28,8 @@ export interface ShardSetOptions {
   apiFor(leaseName: string): LeaseApi;
   clock: Clock;
   logger: Logger;
+  /** Hooks for one shard's elector (metrics, Events, API errors), besides the set's own. */
+  hooksFor?(index: number, leaseName: string): Partial<ElectorHooks>;
 }
 
 /**
@@ -66,7 +69,9 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
         api,
         clock: options.clock,
         logger: options.logger.child({ shard: index }),
-        hooks: { promisesKept: () => ledger.allKept() },
+        hooks: combineHooks(options.hooksFor?.(index, leaseName) ?? {}, {
+          promisesKept: () => ledger.allKept(),
+        }),
         yieldToPreferred: false,
         preferenceAnnotation: preferredHolderAnnotation,
         acquireAnnotations: { [shardCountAnnotation]: String(options.config.shards) },
