@@ -234,6 +234,45 @@ test('monitoring objects are off by default and complete when on', async () => {
   assert.match(rules[1]?.expr ?? '', new RegExp(`service="${service.metadata.name}"`));
 });
 
+test('sharded: the alerts mean something for shards (an unowned shard, an unfair share), the single-Lease ones are not rendered; helm test reads every shard Lease', async () => {
+  const objects = await render({
+    'sidecar.shards': '4',
+    'metrics.service.enabled': 'true',
+    'metrics.prometheusRule.enabled': 'true',
+  });
+  const rules = find(objects, 'PrometheusRule').spec.groups[0].rules as {
+    alert: string;
+    expr: string;
+    for: string;
+  }[];
+  assert.deepEqual(
+    rules.map((r) => r.alert),
+    ['LeaseholdShardWithoutOwner', 'LeaseholdShardsUnbalanced'],
+  );
+  const service = find(objects, 'Service').metadata.name;
+  const [unowned, unbalanced] = rules as [(typeof rules)[0], (typeof rules)[0]];
+  assert.match(
+    unowned.expr,
+    new RegExp(
+      `^\\(max by \\(shard\\) \\(leasehold_shard_owned\\{namespace="team-a",service="${service}"\\}\\) < 1\\) or absent\\(`,
+    ),
+  );
+  assert.equal(unowned.for, '30s', 'LD (15 s) plus 15 s: a crash leaves a shard unowned for up to LD');
+  assert.match(unbalanced.expr, /> max\(leasehold_shards_fair_share\{[^}]*bound="max"\}\)$/);
+  assert.equal(unbalanced.for, '30s', '2 x LD');
+  const testPod = objects.find((o) => o.kind === 'Pod') as K8sObject;
+  const env = Object.fromEntries(
+    testPod.spec.containers[0].env.map((e: { name: string; value: string }) => [e.name, e.value]),
+  );
+  assert.equal(env.SHARDS, '4');
+  const role = find(objects, 'Role');
+  assert.deepEqual(
+    role.rules[0].resourceNames,
+    [0, 1, 2, 3].map((i) => `${env.LEASE_NAME}-${i}`),
+    'and may',
+  );
+});
+
 test('names fit in 63 characters, also with the longest fullnameOverride', async () => {
   const objects = await render({ fullnameOverride: 'a'.repeat(63), 'metrics.service.enabled': 'true' });
   for (const object of objects)

@@ -485,6 +485,30 @@ test("the README's Install commands as written, on the local registry: helm inst
   assert.match(stdout, /Phase:\s+Succeeded/);
 });
 
+test('a sharded release (4 shards, 2 replicas) on real pods: every shard Lease held and renewed, shared 2 and 2, helm test passes', async () => {
+  const namespace = 'e2e-sharded';
+  await install(namespace, 'sh', ['--set', 'sidecar.shards=4']);
+  const lease = (i: number) => `sh-leasehold-${i}`;
+  const podNames = (await pods(namespace, 'app.kubernetes.io/instance=sh')).map((p) => p.metadata.name);
+  const shares = await waitUntil(
+    'both pods holding two shards each',
+    async () => {
+      const holders = await Promise.all(
+        [0, 1, 2, 3].map(async (i) => podOf(await holder(namespace, lease(i)))),
+      );
+      const counts = podNames.map((name) => holders.filter((h) => h === name).length);
+      return counts.length === 2 && counts.every((c) => c === 2) ? holders : undefined;
+    },
+    leaseDurationMs * 10,
+    250,
+  );
+  assert.equal(new Set(shares).size, 2);
+  assert.equal(await holder(namespace, 'sh-leasehold'), '', 'no Lease of the unsharded name is written');
+  const { stdout } = await helm(['test', 'sh', '--namespace', namespace, '--logs']);
+  assert.match(stdout, /Phase:\s+Succeeded/);
+  for (const i of [0, 1, 2, 3]) assert.match(stdout, new RegExp(`Lease ${lease(i)} held by sh-leasehold-`));
+});
+
 // Last: after a `kubectl port-forward` session into a pod was closed, this node's containerd 1.6 was seen
 // to stop delivering SIGTERM to other pods' containers (they ran to the end of their grace period).
 test('helm install --wait: both pods Ready; /leader through kubectl port-forward names the leader pod; helm test passes', async (t) => {
