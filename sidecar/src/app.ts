@@ -2,6 +2,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type HTTPMethods,
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
@@ -18,6 +19,7 @@ import { leaderRoutes } from './routes/leader.ts';
 import { shardRoutes } from './routes/shards.ts';
 import { shardsWatchRoute } from './routes/shards-watch.ts';
 import { watchRoute } from './routes/watch.ts';
+import { wrongModeRoutes } from './routes/wrong-mode.ts';
 import type { ShardSet } from './shards/shard-set.ts';
 
 export interface AppOptions {
@@ -48,6 +50,19 @@ export interface AppOptions {
 }
 
 // Paths and their methods, so a wrong method gets 405 with Allow instead of 404.
+const singleLeaseRoutes: Record<string, HTTPMethods[]> = {
+  '/leader': ['GET'],
+  '/is-leader': ['GET'],
+  '/leader/watch': ['GET'],
+  '/leader/resign': ['POST'],
+  '/leader/activity': ['POST'],
+};
+const shardRoutesByPath: Record<string, HTTPMethods[]> = {
+  '/shards': ['GET'],
+  '/shards/resign': ['POST'],
+  '/shards/watch': ['GET'],
+};
+
 const routeMethods: Record<string, string[]> = {
   '/leader': ['GET', 'HEAD'],
   '/is-leader': ['GET', 'HEAD'],
@@ -152,38 +167,43 @@ export async function buildApp(
     loopDelay: options.loopDelay,
   });
   if (!options.probesOnly) {
+    // Routes by mode: each mode serves its own routes, and answers the other mode's with 409 and what
+    // to ask instead.
     const shards = options.shards;
     if (shards) {
-      app.addHook('onRequest', async (request) => {
-        const path = request.url.split('?')[0] ?? '';
-        if (path === '/is-leader' || path === '/leader' || path.startsWith('/leader/')) {
-          throw new LeaseholdError('LEASEHOLD_SHARDED', `${shards.shards.length} shards`);
-        }
+      const shardAnswering = {
+        shards,
+        namespace: options.lease.split('/')[0] ?? '',
+        clock,
+        sessionlessValidityMs: answering.sessionlessValidityMs,
+      };
+      await app.register(shardRoutes, {
+        ...shardAnswering,
+        resignPauseSeconds: options.resignPauseSeconds ?? 3,
+      });
+      await app.register(shardsWatchRoute, {
+        ...shardAnswering,
+        heartbeatMs: options.heartbeatMs ?? 5_000,
+        maxWatchers: options.maxWatchers ?? 256,
+        stats,
+      });
+      await app.register(wrongModeRoutes, {
+        routes: singleLeaseRoutes,
+        error: () => new LeaseholdError('LEASEHOLD_SHARDED', `${shards.shards.length} shards`),
+      });
+    } else {
+      await app.register(leaderRoutes, { ...answering, resignPauseSeconds: options.resignPauseSeconds ?? 3 });
+      await app.register(watchRoute, {
+        ...answering,
+        heartbeatMs: options.heartbeatMs ?? 5_000,
+        maxWatchers: options.maxWatchers ?? 256,
+        stats,
+      });
+      await app.register(wrongModeRoutes, {
+        routes: shardRoutesByPath,
+        error: () => new LeaseholdError('LEASEHOLD_NOT_SHARDED'),
       });
     }
-    const shardAnswering = {
-      shards,
-      namespace: options.lease.split('/')[0] ?? '',
-      clock,
-      sessionlessValidityMs: answering.sessionlessValidityMs,
-    };
-    await app.register(shardRoutes, {
-      ...shardAnswering,
-      resignPauseSeconds: options.resignPauseSeconds ?? 3,
-    });
-    await app.register(shardsWatchRoute, {
-      ...shardAnswering,
-      heartbeatMs: options.heartbeatMs ?? 5_000,
-      maxWatchers: options.maxWatchers ?? 256,
-      stats,
-    });
-    await app.register(leaderRoutes, { ...answering, resignPauseSeconds: options.resignPauseSeconds ?? 3 });
-    await app.register(watchRoute, {
-      ...answering,
-      heartbeatMs: options.heartbeatMs ?? 5_000,
-      maxWatchers: options.maxWatchers ?? 256,
-      stats,
-    });
   }
   return { app, stats };
 }

@@ -1,4 +1,4 @@
-import type { ElectionSnapshot } from './elector.ts';
+import type { ElectionSnapshot } from './election-state.ts';
 import type { DemotionReason } from './lease/protocol.ts';
 
 /** What the elector tells the rest of the sidecar (metrics, Events, pod labels) and asks of it. */

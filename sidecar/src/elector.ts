@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { backoffMs, LogThrottle, retryDelayMs } from './backoff.ts';
 import type { Clock, Timer } from './clock.ts';
 import type { Config } from './config.ts';
+import type { ElectionSnapshot, LeaseView, Role } from './election-state.ts';
 import { type ElectorHooks, noHooks } from './elector-hooks.ts';
 import { KubernetesApiError, LeaseholdError } from './errors.ts';
 import type { LeaseApi } from './kube/lease-api.ts';
@@ -37,25 +38,6 @@ export type ElectorConfig = Pick<
   | 'safetyMarginSeconds'
 >;
 
-export type Role = 'starting' | 'follower' | 'leader' | 'paused' | 'releasing' | 'stopping' | 'stopped';
-
-/** What the elector knows, computed when asked: "am I leader" is judged on the monotonic clock now. */
-export interface ElectionSnapshot {
-  role: Role;
-  identity: string;
-  holder: string;
-  isLeader: boolean;
-  epoch: number | null;
-  validForMs: number;
-  leaseDurationSeconds: number;
-  /** Wall time of the last observation of the Lease from the API; null before the first. */
-  observedAt: string | null;
-  /** True once the Lease state has been read from the API. */
-  known: boolean;
-  /** Increases on every change of holder, leadership, epoch or role; keys long-polls. */
-  version: number;
-}
-
 export function electionTimings(config: ElectorConfig): ElectionTimings {
   return {
     leaseDurationMs: config.leaseDurationSeconds * 1000,
@@ -63,23 +45,6 @@ export function electionTimings(config: ElectorConfig): ElectionTimings {
     retryPeriodMs: config.retryPeriodSeconds * 1000,
     safetyMarginMs: config.safetyMarginSeconds * 1000,
   };
-}
-
-/** One Lease as a shard set sees it (shards/balance.ts). */
-export interface LeaseView {
-  /** '' when free or not yet read. */
-  holder: string;
-  preferredHolder: string | undefined;
-  /** Monotonic time this replica may take the Lease over (-Infinity: now, or ours). */
-  expiresAt: number;
-  /** Monotonic time the record last changed. */
-  changedAt: number;
-  /** This replica leads on it now. */
-  leading: boolean;
-  /** Read from the API at least once. */
-  known: boolean;
-  /** The Lease's annotations as last seen. */
-  annotations: Readonly<Record<string, string>>;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ElectionSnapshot } from './elector.ts';
+import type { ElectionSnapshot } from './election-state.ts';
 import { LeaseholdError } from './errors.ts';
 import { formatMicroTime } from './lease/micro-time.ts';
 

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { request } from 'node:http';
 import { test } from 'node:test';
 import { buildApp } from '../src/app.ts';
-import type { ElectionSnapshot } from '../src/elector.ts';
+import type { ElectionSnapshot } from '../src/election-state.ts';
 import { LeaseholdError } from '../src/errors.ts';
 import type { LeaderSource } from '../src/leader-source.ts';
 import { createMetrics } from '../src/metrics.ts';

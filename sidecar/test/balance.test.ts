@@ -1,7 +1,7 @@
 // The shard balancing rules (src/shards/balance.ts), one situation per test, on made-up views.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LeaseView } from '../src/elector.ts';
+import type { LeaseView } from '../src/election-state.ts';
 import { planBalance as plan, shardCountAnnotation } from '../src/shards/balance.ts';
 
 /** Plans over `views`, each shard held by another replica annotated with its count (N unless it says). */

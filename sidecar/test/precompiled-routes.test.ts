@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
-import { precompileRoutes } from '../scripts/precompile-routes.ts';
+import { precompileRoutes, precompileShardSet } from '../scripts/precompile-routes.ts';
 import { buildApp } from '../src/app.ts';
 import { SingleReplicaLeader } from '../src/leader-source.ts';
 import { type PrecompiledRoutes, precompiledCompilers } from '../src/route-compilers.ts';
@@ -53,7 +53,37 @@ test('an app on the precompiled route code answers every request as one compilin
     assert.deepEqual(strip(actual.body), strip(expected.body), what);
   }
   await Promise.all([compiling.close(), precompiled.close()]);
+  // A sharded app serves the shard routes, and answers the single-Lease ones with 409.
+  const sharded = { ...common, shards: precompileShardSet() };
+  const shardCompiling = (await buildApp(sharded)).app;
+  const shardPrecompiled = (
+    await buildApp({ ...sharded, compilers: precompiledCompilers(precompiledRoutes) })
+  ).app;
+  for (const request of shardRequests) {
+    const [expected, actual] = await Promise.all([
+      shardCompiling.inject(request),
+      shardPrecompiled.inject(request),
+    ]);
+    const what = `sharded ${request.method} ${String(request.url)}`;
+    assert.equal(actual.statusCode, expected.statusCode, what);
+    assert.deepEqual(strip(actual.body), strip(expected.body), what);
+  }
+  assert.equal((await shardPrecompiled.inject({ method: 'GET', url: '/leader' })).statusCode, 409);
+  await Promise.all([shardCompiling.close(), shardPrecompiled.close()]);
 });
+
+const shardRequests: InjectOptions[] = [
+  { method: 'GET', url: '/shards' },
+  { method: 'GET', url: '/shards?shard=1' },
+  { method: 'GET', url: '/shards?shard=9' },
+  { method: 'GET', url: '/shards?bogus=1' },
+  { method: 'POST', url: '/shards/resign' },
+  { method: 'POST', url: '/shards/resign?shard=0&pauseSeconds=-1' },
+  { method: 'GET', url: '/shards/watch?heartbeatMs=1' },
+  { method: 'GET', url: '/leader' },
+  { method: 'POST', url: '/leader/resign' },
+  { method: 'GET', url: '/readyz' },
+];
 
 /** The body without the figures that move between two calls (remaining validity). */
 function strip(body: string): unknown {

@@ -1,4 +1,4 @@
-import type { ElectionSnapshot } from '../elector.ts';
+import type { ElectionSnapshot } from '../election-state.ts';
 import { podNameOf } from '../lease/record.ts';
 import type { FromSchema } from '../schema-type.ts';
 

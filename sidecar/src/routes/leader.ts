@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { ElectionSnapshot } from '../elector.ts';
+import type { ElectionSnapshot } from '../election-state.ts';
 import { LeaseholdError } from '../errors.ts';
 import { sessionIdPattern } from '../promise-ledger.ts';
 import { type Answering, answer } from './answers.ts';

@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { LeaseholdError } from '../errors.ts';
 import type { ShardSet } from '../shards/shard-set.ts';
 import { type EventStreamLimits, openEventStream } from './event-stream.ts';
 import { type ShardAnswering, shardAnswers } from './shard-answers.ts';
 
 export interface ShardsWatchOptions extends ShardAnswering, EventStreamLimits {
-  shards: ShardSet | undefined;
+  shards: ShardSet;
   heartbeatMs: number;
 }
 
@@ -31,7 +30,6 @@ export async function shardsWatchRoute(app: FastifyInstance, options: ShardsWatc
       // The stream's clock starts no earlier than the client's: deadlines counted from here are safe.
       const openedAt = options.clock.now();
       const set = options.shards;
-      if (!set) throw new LeaseholdError('LEASEHOLD_NOT_SHARDED');
       const heartbeatMs = (request.query as { heartbeatMs?: number }).heartbeatMs ?? options.heartbeatMs;
       const onChange = (): void => {
         const { body, deadlines } = shardAnswers(set, options);

@@ -6,8 +6,7 @@ import { errorBodySchema } from './leader-body.ts';
 import { shardAnswers, shardsBodySchema } from './shard-answers.ts';
 
 export interface ShardRouteOptions {
-  /** Undefined when SHARDS is unset: the routes then say so (409). */
-  shards: ShardSet | undefined;
+  shards: ShardSet;
   namespace: string;
   clock: Clock;
   sessionlessValidityMs: number;
@@ -24,7 +23,6 @@ const shardQuery = { shard: { type: 'integer', minimum: 0 } } as const;
 export async function shardRoutes(app: FastifyInstance, options: ShardRouteOptions): Promise<void> {
   const shardsOf = (index?: number): ShardSet => {
     const set = options.shards;
-    if (!set) throw new LeaseholdError('LEASEHOLD_NOT_SHARDED');
     if (index !== undefined && index >= set.shards.length) {
       throw new LeaseholdError('LEASEHOLD_NO_SUCH_SHARD', `shard ${index} of ${set.shards.length}`);
     }

@@ -3,7 +3,7 @@
  * Safety does not depend on it: each shard is an ordinary Lease, held by at most one replica at a time.
  * This only decides which shards this replica reaches for, gives away, or asks for.
  */
-import type { LeaseView } from '../elector.ts';
+import type { LeaseView } from '../election-state.ts';
 
 /** Written on every shard Lease at acquisition: the shard count of the replica that holds it. */
 // Stryker disable next-line StringLiteral: the unit tests share the name; the integration tests check it

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import { type ElectionSnapshot, Elector, type ElectorConfig, electionTimings } from '../elector.ts';
+import type { ElectionSnapshot } from '../election-state.ts';
+import { Elector, type ElectorConfig, electionTimings } from '../elector.ts';
 import { combineHooks, type ElectorHooks } from '../elector-hooks.ts';
 import { LeaseholdError } from '../errors.ts';
 import type { LeaseApi } from '../kube/lease-api.ts';
