@@ -10,7 +10,8 @@ export function watchAppHealth(options: {
   url: string;
   unhealthySeconds: number;
   resignPauseMs: number;
-  source: LeaderSource;
+  /** The elector, or the shard set (resigning gives every owned shard away). */
+  source: Pick<LeaderSource, 'isLeader' | 'resign'>;
   clock: Clock;
   logger: Logger;
 }): { stop(): void } {

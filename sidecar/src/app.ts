@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from './clock.ts';
 import { type ErrorCode, LeaseholdError } from './errors.ts';
+import { type HealthSource, leaderHealth } from './health-source.ts';
 import type { LeaderSource } from './leader-source.ts';
 import type { LoopDelay } from './loop-delay.ts';
 import { precompiledRoutes } from './precompiled-routes.ts';
@@ -23,7 +24,10 @@ import { wrongModeRoutes } from './routes/wrong-mode.ts';
 import type { ShardSet } from './shards/shard-set.ts';
 
 export interface AppOptions {
-  source: LeaderSource;
+  /** One Lease: the elector (or the single-replica stand-in). Not used with `shards`. */
+  source?: LeaderSource;
+  /** What /healthz and /readyz report; default: `source`'s, with `lastApiError`. */
+  health?: HealthSource;
   registry: Registry;
   /** `namespace/name` of the Lease, echoed in answers. */
   lease: string;
@@ -113,7 +117,6 @@ export async function buildApp(
   const stats = { openWatchers: 0 };
   const clock = options.clock ?? systemClock;
   const answering = {
-    source: options.source,
     ledger: options.ledger ?? new PromiseLedger(clock),
     clock,
     lease: options.lease,
@@ -159,10 +162,11 @@ export async function buildApp(
       .send({ code: 'LEASEHOLD_ROUTE_NOT_FOUND', message: `no route ${request.method} ${path}` });
   });
 
+  const health =
+    options.health ?? leaderHealth(options.source as LeaderSource, options.lastApiError ?? (() => undefined));
   await app.register(healthRoutes, {
-    source: options.source,
+    health,
     registry: options.registry,
-    lastApiError: options.lastApiError ?? (() => undefined),
     maxEventLoopDelayMs: options.maxEventLoopDelayMs ?? 2_000,
     loopDelay: options.loopDelay,
   });
@@ -192,9 +196,16 @@ export async function buildApp(
         error: () => new LeaseholdError('LEASEHOLD_SHARDED', `${shards.shards.length} shards`),
       });
     } else {
-      await app.register(leaderRoutes, { ...answering, resignPauseSeconds: options.resignPauseSeconds ?? 3 });
+      const source = options.source;
+      if (!source) throw new Error('buildApp needs a source (one Lease) or shards');
+      await app.register(leaderRoutes, {
+        ...answering,
+        source,
+        resignPauseSeconds: options.resignPauseSeconds ?? 3,
+      });
       await app.register(watchRoute, {
         ...answering,
+        source,
         heartbeatMs: options.heartbeatMs ?? 5_000,
         maxWatchers: options.maxWatchers ?? 256,
         stats,

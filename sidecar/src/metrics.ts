@@ -13,7 +13,8 @@ export interface Metrics {
 export function createMetrics(options: {
   leaseName: string;
   now: () => number;
-  snapshot: () => ElectionSnapshot;
+  /** The leader's validity left (0 unless leader), read when scraped. */
+  validForMs: () => number;
   ledger?: PromiseLedger;
   /** Sharded mode: the shard Leases, for leader_election_master_status (none for `leaseName` itself). */
   shardLeases?: () => { name: string; isLeader: boolean }[];
@@ -71,7 +72,7 @@ export function createMetrics(options: {
     help: 'Seconds this replica may still act as leader without another renew (0 unless leader).',
     registers: [registry],
     collect() {
-      this.set(options.snapshot().validForMs / 1000);
+      this.set(options.validForMs() / 1000);
     },
   });
   const apiErrors = new Counter({

@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import { Elector } from './elector.ts';
 import { combineHooks, type ElectorHooks } from './elector-hooks.ts';
 import { KubernetesApiError } from './errors.ts';
+import { leaderHealth } from './health-source.ts';
 import type { KubeRequester } from './kube/connection.ts';
 import { HttpLeaseApi, type LeaseApi } from './kube/lease-api.ts';
 import { kubeIntegrationHooks } from './kube-events.ts';
@@ -25,7 +26,8 @@ export interface SidecarDeps {
 }
 
 export interface Sidecar {
-  source: LeaderSource;
+  /** One Lease: the elector or the single-replica stand-in; undefined with SHARDS (see `shards`). */
+  source: LeaderSource | undefined;
   elector: Elector | undefined;
   /** SHARDS set: the shard Leases, in place of the elector. */
   shards: ShardSet | undefined;
@@ -50,7 +52,7 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
   const metrics = createMetrics({
     leaseName: config.leaseName,
     now: () => clock.now(),
-    snapshot: () => (source as LeaderSource).snapshot(),
+    validForMs: () => source?.snapshot().validForMs ?? 0,
     ledger,
     ...(config.shards > 0
       ? {
@@ -96,7 +98,6 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
           apiErrors.hooks,
         ),
     });
-    source = shards;
   } else if (!config.enableLeaderElection) {
     log.warn(
       'LEADER ELECTION DISABLED (ENABLE_LEADER_ELECTION=false): this replica always reports itself leader',
@@ -123,9 +124,9 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
 
   const common = {
     source,
+    health: shards ? shards.health(apiErrors.last) : leaderHealth(source as LeaderSource, apiErrors.last),
     registry: metrics.registry,
     lease: `${config.namespace}/${config.leaseName}`,
-    lastApiError: () => shards?.problem() ?? apiErrors.last(),
     logger: log,
     clock,
   };
@@ -157,7 +158,7 @@ export async function buildSidecar(config: Config, deps: SidecarDeps): Promise<S
           url: config.appHealthUrl,
           unhealthySeconds: config.appUnhealthySeconds,
           resignPauseMs: config.resignPauseSeconds * 1000,
-          source: source as LeaderSource,
+          source: shards ?? (source as LeaderSource),
           clock,
           logger: log,
         });

@@ -48,7 +48,7 @@ async function setup(options: { probesOnly?: boolean; maxWatchers?: number } = {
   const metrics = createMetrics({
     leaseName: 'ctl',
     now: () => performance.now(),
-    snapshot: () => source.snapshot(),
+    validForMs: () => source.snapshot().validForMs,
     ledger,
   });
   const { app, stats } = await buildApp({

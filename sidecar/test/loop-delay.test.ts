@@ -35,7 +35,8 @@ test('/healthz fails while the event loop was stalled beyond the limit, and reco
   const source = new SingleReplicaLeader('me_1', 15);
   const { app } = await buildApp({
     source,
-    registry: createMetrics({ leaseName: 'l', now: () => 0, snapshot: () => source.snapshot() }).registry,
+    registry: createMetrics({ leaseName: 'l', now: () => 0, validForMs: () => source.snapshot().validForMs })
+      .registry,
     lease: 'ns/l',
     loopDelay,
     maxEventLoopDelayMs: 2_000,

@@ -1,13 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { LeaderSource } from '../leader-source.ts';
+import type { HealthSource } from '../health-source.ts';
 import { LoopDelay } from '../loop-delay.ts';
 
 export interface HealthOptions {
-  source: LeaderSource;
+  health: HealthSource;
   registry: Registry;
-  /** The last API failure, for /readyz's explanation. */
-  lastApiError: () => { code: string; message: string } | undefined;
   /** Event-loop delay (ms, the worst over the last 10 s) above which /healthz fails. */
   maxEventLoopDelayMs: number;
   /** Injectable for tests. */
@@ -31,11 +29,11 @@ export async function healthRoutes(app: FastifyInstance, options: HealthOptions)
     '/healthz',
     { schema: { response: { 200: statusSchema, 503: statusSchema } } },
     async (_request, reply) => {
-      const snapshot = options.source.snapshot();
       // A leader that is still "leader" after its validity ran out means its timers are not running.
-      if (snapshot.role === 'leader' && !snapshot.isLeader) {
+      const stuck = options.health.stuck();
+      if (stuck) {
         reply.code(503);
-        return { status: 'unhealthy', reason: 'leader past its renew deadline' };
+        return { status: 'unhealthy', reason: stuck };
       }
       const delayMs = loopDelay.maxMs();
       if (delayMs > options.maxEventLoopDelayMs) {
@@ -50,8 +48,8 @@ export async function healthRoutes(app: FastifyInstance, options: HealthOptions)
     '/readyz',
     { schema: { response: { 200: statusSchema, 503: statusSchema } } },
     async (_request, reply) => {
-      if (options.source.snapshot().known) return { status: 'ok' };
-      const error = options.lastApiError();
+      if (options.health.ready()) return { status: 'ok' };
+      const error = options.health.problem();
       reply.code(503);
       return {
         status: 'not ready',

@@ -67,7 +67,7 @@ export function shardAnswers(
     deadlines.push(deadline);
   }
   const body = {
-    identity: set.snapshot().identity,
+    identity: set.identity,
     count: set.shards.length,
     live: plan?.live ?? [],
     fairMin: plan?.fairMin ?? 0,

@@ -1,12 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import type { ElectionSnapshot } from '../election-state.ts';
 import { Elector, type ElectorConfig, electionTimings } from '../elector.ts';
 import { combineHooks, type ElectorHooks } from '../elector-hooks.ts';
-import { LeaseholdError } from '../errors.ts';
+import type { HealthProblem, HealthSource } from '../health-source.ts';
 import type { LeaseApi } from '../kube/lease-api.ts';
-import { formatMicroTime } from '../lease/micro-time.ts';
 import { requestTimeoutMs } from '../lease/protocol.ts';
 import { PromiseLedger } from '../promise-ledger.ts';
 import { type BalancePlan, planBalance, shardCountAnnotation } from './balance.ts';
@@ -38,7 +36,7 @@ export interface ShardSetOptions {
  * that decides which of them this replica reaches for, gives away or asks for (balance.ts). Decides again
  * on every change any shard's watch brings and when the plan's next change is due.
  */
-export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
+export class ShardSet extends EventEmitter<{ change: [] }> {
   readonly shards: readonly Shard[];
   readonly #config: ShardSetOptions['config'];
   readonly #clock: Clock;
@@ -80,7 +78,7 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
       elector.on('observed', () => this.#rebalanceSoon());
       elector.on('change', () => {
         this.#version++;
-        this.emit('change', this.snapshot());
+        this.emit('change');
         this.#rebalanceSoon();
       });
       shards.push({ index, leaseName, elector, ledger });
@@ -116,29 +114,43 @@ export class ShardSet extends EventEmitter<{ change: [ElectionSnapshot] }> {
     };
   }
 
-  /** A summary for the health routes: known once every shard has been read (and the count agrees). */
-  snapshot(): ElectionSnapshot {
-    const snapshots = this.shards.map((shard) => shard.elector.snapshot());
+  /** This replica's identity (the same on every shard Lease). */
+  get identity(): string {
+    return this.#config.identity;
+  }
+
+  /** Changes of any shard's holder, ownership, epoch or role; keys /shards/watch. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /**
+   * /healthz and /readyz for the shard Leases: ready once every shard has been read and no other shard
+   * count stands in the way; stuck when a shard's term is still claimed past its deadline.
+   */
+  health(lastApiError: () => HealthProblem | undefined): HealthSource {
     return {
-      role: snapshots.some((s) => s.role === 'leader' && !s.isLeader) ? 'leader' : 'follower',
-      identity: this.#config.identity,
-      holder: '',
-      isLeader: false,
-      epoch: null,
-      validForMs: 0,
-      leaseDurationSeconds: this.#config.leaseDurationSeconds,
-      observedAt: formatMicroTime(this.#clock.wallNow()),
-      known: snapshots.every((s) => s.known) && this.#plan?.countMismatch === undefined,
-      version: this.#version,
+      ready: () =>
+        this.#plan?.countMismatch === undefined && this.shards.every((s) => s.elector.snapshot().known),
+      stuck: () => {
+        const stuck = this.shards.find((s) => {
+          const snapshot = s.elector.snapshot();
+          return snapshot.role === 'leader' && !snapshot.isLeader;
+        });
+        return stuck ? `shard ${stuck.index} past its renew deadline` : undefined;
+      },
+      problem: () => this.problem() ?? lastApiError(),
     };
   }
 
+  /** Whether this replica owns any shard now (for the app health tie). */
   isLeader(): boolean {
-    return false;
+    return this.shards.some((s) => s.elector.isLeader());
   }
 
-  async resign(): Promise<void> {
-    throw new LeaseholdError('LEASEHOLD_SHARDED', `resign a shard with POST /shards/resign?shard=<i>`);
+  /** Hands every owned shard over and stays out of each for `pauseMs` (an unhealthy app, say). */
+  async resign(pauseMs: number): Promise<void> {
+    await Promise.all(this.shards.filter((s) => s.elector.isLeader()).map((s) => s.elector.resign(pauseMs)));
   }
 
   #rebalanceSoon(): void {

@@ -1,0 +1,138 @@
+// The shard set with an injected clock and one in-memory Lease per shard: what it takes, asks for, gives
+// up and reports, each guard on its own. The balancing rules are table-tested in balance.test.ts; the same
+// behaviour against a real apiserver is in test/integration/shards.test.ts.
+import assert from 'node:assert/strict';
+import { type TestContext, test } from 'node:test';
+import type { ElectorHooks } from '../src/elector-hooks.ts';
+import { shardCountAnnotation } from '../src/shards/balance.ts';
+import { preferredHolderAnnotation, ShardSet } from '../src/shards/shard-set.ts';
+import { ManualClock, MemoryLeaseApi, settle, silentLogger } from './fakes.ts';
+
+const config = {
+  leaseName: 'ctl',
+  namespace: 'ns',
+  identity: 'me_1',
+  leaseDurationSeconds: 15,
+  renewDeadlineSeconds: 10,
+  retryPeriodSeconds: 2,
+  safetyMarginSeconds: 2,
+  shards: 4,
+};
+
+function shardSet(t: TestContext, hooksFor?: (index: number, name: string) => Partial<ElectorHooks>) {
+  const clock = new ManualClock();
+  const apis = new Map<string, MemoryLeaseApi>();
+  const set = new ShardSet({
+    config,
+    apiFor: (name) => {
+      const api = new MemoryLeaseApi(clock, name);
+      apis.set(name, api);
+      return api;
+    },
+    clock,
+    logger: silentLogger,
+    ...(hooksFor ? { hooksFor } : {}),
+  });
+  t.after(() => settle(clock, set.stop()));
+  const api = (i: number) => apis.get(`ctl-${i}`) as MemoryLeaseApi;
+  const owned = () => set.shards.filter((s) => s.elector.isLeader()).map((s) => s.index);
+  return { clock, set, api, owned };
+}
+
+const annotations = (api: MemoryLeaseApi) =>
+  (api.lease?.metadata?.annotations ?? {}) as Record<string, string>;
+
+/** Another replica holding shard `i` with `shards` in its count annotation, renewed just now. */
+function heldByOther(api: MemoryLeaseApi, clock: ManualClock, shards = '4', holder = 'other_1'): void {
+  api.seed(
+    {
+      holderIdentity: holder,
+      leaseDurationSeconds: 15,
+      acquireTime: new Date(clock.wallMs).toISOString().replace('Z', '000Z'),
+      renewTime: new Date(clock.wallMs).toISOString().replace('Z', '000Z'),
+      leaseTransitions: 0,
+    },
+    { metadata: { name: api.name, namespace: 'ns', annotations: { [shardCountAnnotation]: shards } } },
+  );
+}
+
+test('alone: nothing before the shard Leases are read, then every shard, each written with the shard count', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  const health = set.health(() => undefined);
+  assert.equal(health.ready(), false, 'not ready before the reads');
+  set.start();
+  assert.deepEqual(owned(), []);
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.deepEqual(owned(), [0, 1, 2, 3]);
+  for (let i = 0; i < 4; i++) assert.equal(annotations(api(i))[shardCountAnnotation], '4', `shard ${i}`);
+  assert.equal(health.ready(), true);
+  assert.equal(health.stuck(), undefined);
+  assert.equal(set.isLeader(), true);
+  assert.equal(set.identity, 'me_1');
+});
+
+test('hooksFor: each shard elector gets the hooks made for its index and Lease name', async (t) => {
+  const acquired: string[] = [];
+  const { clock, set } = shardSet(t, (index, name) => ({
+    acquired: () => acquired.push(`${index}:${name}`),
+  }));
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.deepEqual(acquired.sort(), ['0:ctl-0', '1:ctl-1', '2:ctl-2', '3:ctl-3']);
+});
+
+test('another shard count holds a shard Lease: not ready with LEASEHOLD_SHARD_COUNT_MISMATCH, owns nothing', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  heldByOther(api(2), clock, '8');
+  const health = set.health(() => ({ code: 'LEASEHOLD_API_ERROR', message: 'x' }));
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.deepEqual(owned(), []);
+  assert.equal(health.ready(), false);
+  assert.equal(health.problem()?.code, 'LEASEHOLD_SHARD_COUNT_MISMATCH', 'the mismatch before any API error');
+  assert.match(health.problem()?.message ?? '', /with 8 shards, this one has 4/);
+});
+
+test('without a mismatch, /readyz explains with the last API error', async (t) => {
+  const { set } = shardSet(t);
+  const health = set.health(() => ({ code: 'LEASEHOLD_API_FORBIDDEN', message: 'no' }));
+  assert.equal(health.problem()?.code, 'LEASEHOLD_API_FORBIDDEN');
+});
+
+test('a busier replica holds every shard: this one asks for one (preferred-holder annotation), once per retry period', async (t) => {
+  const { clock, set, api } = shardSet(t);
+  for (let i = 0; i < 4; i++) heldByOther(api(i), clock);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  const asked = () => [0, 1, 2, 3].filter((i) => annotations(api(i))[preferredHolderAnnotation] === 'me_1');
+  assert.equal(asked().length, 1, 'one shard asked for');
+  await clock.advance(1_000);
+  assert.equal(asked().length, 1, 'not a second one within the retry period');
+  const writes = [0, 1, 2, 3].reduce((n, i) => n + api(i).writes.length, 0);
+  assert.equal(writes, 1, 'the ask is the only write');
+});
+
+test('resign: every owned shard is handed over and stays out for the pause', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  await settle(clock, set.resign(5_000));
+  assert.deepEqual(owned(), []);
+  assert.equal(set.isLeader(), false);
+  for (let i = 0; i < 4; i++) assert.equal(api(i).lease?.spec?.holderIdentity, '', `shard ${i} released`);
+});
+
+test('a shard still claimed past its deadline (timers not running) makes /healthz say which', async (t) => {
+  const { clock, set } = shardSet(t);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  // Time jumps past every deadline without a timer firing (a frozen event loop).
+  clock.nowMs += 20_000;
+  assert.match(set.health(() => undefined).stuck() ?? '', /^shard 0 past its renew deadline$/);
+});
