@@ -70,6 +70,7 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
     replicas: number;
     reconcilesPerSecond: number;
     leaseRequestsPerMinutePerReplica: number;
+    leaseRequestsPerMinutePerShard: number;
   }[] = [];
   const scaleUpMs: number[] = [];
   const scaleDownMs: number[] = [];
@@ -92,6 +93,7 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
         reconcilesPerSecond:
           Math.round(((await writesBetween(env.recordDir, from, to)) / windowSeconds) * 10) / 10,
         leaseRequestsPerMinutePerReplica: Math.round((requests / replicas / (windowSeconds / 60)) * 10) / 10,
+        leaseRequestsPerMinutePerShard: Math.round((requests / shards / (windowSeconds / 60)) * 10) / 10,
       });
       log(`shards: ${JSON.stringify(throughput.at(-1))}`);
     }
@@ -107,6 +109,27 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
     await load;
     await env.close();
   }
+  const rows = throughput.map(
+    (t) =>
+      `| ${t.replicas} | ${t.reconcilesPerSecond} | ${t.leaseRequestsPerMinutePerReplica} | ${t.leaseRequestsPerMinutePerShard} |`,
+  );
+  // The one Lease's cost at the same timings, from the last `npm run bench` (every replica together).
+  const single = await readFile(join(options.out, 'latest.json'), 'utf8')
+    .then(
+      (text) =>
+        JSON.parse(text) as {
+          date: string;
+          leasehold: { steady: { leaseRequestsByVerb: Record<string, number>; seconds: number } };
+        },
+    )
+    .catch(() => undefined);
+  const singlePerMinute = single
+    ? Math.round(
+        (Object.values(single.leasehold.steady.leaseRequestsByVerb).reduce((a, b) => a + b, 0) /
+          (single.leasehold.steady.seconds / 60)) *
+          10,
+      ) / 10
+    : undefined;
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: availableParallelism(), node: process.versions.node },
@@ -116,17 +139,19 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
     throughput,
     scaleUpMs: scaleUpMs.map(Math.round),
     scaleDownMs: scaleDownMs.map(Math.round),
+    singleLeaseRequestsPerMinute: singlePerMinute,
   };
-  const rows = throughput.map(
-    (t) => `| ${t.replicas} | ${t.reconcilesPerSecond} | ${t.leaseRequestsPerMinutePerReplica} |`,
-  );
   const table = [
     `Sharded leadership, ${shards} shards, LD/RD/RP ${timings.leaseDurationSeconds}/${timings.renewDeadlineSeconds}/${timings.retryPeriodSeconds} s, ` +
       `${changesPerSecond} changes/s, ${workers} reconciles in flight per replica of ${syncDelayMs} ms each, ${windowSeconds} s windows (${results.date})`,
     '',
-    '| replicas | reconciles/s | Lease API requests/min per replica |',
-    '|---|---|---|',
+    '| replicas | reconciles/s | Lease API requests/min per replica | per shard |',
+    '|---|---|---|---|',
     ...rows,
+    '',
+    singlePerMinute === undefined
+      ? 'One Lease at the same timings: run `npm run bench` for the figure.'
+      : `One Lease at the same timings: ${singlePerMinute} requests/min in all (\`npm run bench\`, ${single?.date}).`,
     '',
     `Rebalanced (within one shard of fair) after scale-up 1→2, 2→3: ${results.scaleUpMs.join(', ')} ms; ` +
       `after scale-down 3→2, 2→1 (SIGTERM): ${results.scaleDownMs.join(', ')} ms.`,

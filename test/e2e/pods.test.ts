@@ -144,6 +144,63 @@ async function install(namespace: string, release: string, extra: string[] = [])
   ]);
 }
 
+/** Values that make the example controller record its terms and writes for the checker (200 ms each). */
+function recording(namespace: string): string[] {
+  return [
+    '--set',
+    'controller.env[0].name=RECORD_FILE',
+    '--set',
+    `controller.env[0].value=/records/${namespace}-$(POD_NAME).jsonl`,
+    '--set',
+    'controller.env[1].name=SYNC_DELAY_MS',
+    '--set-string',
+    'controller.env[1].value=200',
+    '--set',
+    'controller.volumeMounts[0].name=records',
+    '--set',
+    'controller.volumeMounts[0].mountPath=/records',
+    '--set',
+    'volumes[0].name=records',
+    '--set',
+    `volumes[0].hostPath.path=${recordDir}`,
+    '--set',
+    'volumes[0].hostPath.type=Directory',
+  ];
+}
+
+/** Work for the controllers: source ConfigMaps changing every 100 ms, until stopped. */
+function startMutator(namespace: string, sources = 4): { stop(): Promise<void> } {
+  const stop = new AbortController();
+  const running = (async () => {
+    for (let i = 0; !stop.signal.aborted; i++) {
+      const manifest = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `source-${i % sources}`, namespace, labels: { 'leasehold.io/source': 'true' } },
+        data: { value: String(i) },
+      };
+      const file = join(recordDir, `mutation-${namespace}.json`);
+      await writeFile(file, JSON.stringify(manifest));
+      await kubectl(['apply', '-f', file]).catch(() => {});
+      await sleep(100);
+    }
+  })();
+  return {
+    async stop() {
+      stop.abort();
+      await running;
+    },
+  };
+}
+
+/** The checker over every record file of `namespace`'s pods. */
+async function check(namespace: string) {
+  const files = (await readdir(recordDir))
+    .filter((f) => f.startsWith(`${namespace}-`) && f.endsWith('.jsonl'))
+    .map((f) => join(recordDir, f));
+  return { files, report: await checkRecords(files) };
+}
+
 async function setUp() {
   // The node first: it starts the registry, which the release's images and charts are pushed to.
   const up = await script('node-cluster.sh', ['up']);
@@ -228,44 +285,8 @@ test('deleting the leader pod hands over gracefully: the standby leads well befo
 
 test('kubectl rollout restart: every old leader hands over with no overlap in what the controllers did', async () => {
   const namespace = 'e2e-rollout';
-  await install(namespace, 'ctl', [
-    '--set',
-    'controller.env[0].name=RECORD_FILE',
-    '--set',
-    `controller.env[0].value=/records/${namespace}-$(POD_NAME).jsonl`,
-    '--set',
-    'controller.env[1].name=SYNC_DELAY_MS',
-    '--set-string',
-    'controller.env[1].value=200',
-    '--set',
-    'controller.volumeMounts[0].name=records',
-    '--set',
-    'controller.volumeMounts[0].mountPath=/records',
-    '--set',
-    'volumes[0].name=records',
-    '--set',
-    `volumes[0].hostPath.path=${recordDir}`,
-    '--set',
-    'volumes[0].hostPath.type=Directory',
-    '--set',
-    'replicaCount=3',
-  ]);
-  // Work for the controllers throughout: source ConfigMaps changing every 100 ms.
-  const stop = new AbortController();
-  const mutator = (async () => {
-    for (let i = 0; !stop.signal.aborted; i++) {
-      const manifest = {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: `source-${i % 4}`, namespace, labels: { 'leasehold.io/source': 'true' } },
-        data: { value: String(i) },
-      };
-      const file = join(recordDir, `mutation-${namespace}.json`);
-      await writeFile(file, JSON.stringify(manifest));
-      await kubectl(['apply', '-f', file]).catch(() => {});
-      await sleep(100);
-    }
-  })();
+  await install(namespace, 'ctl', [...recording(namespace), '--set', 'replicaCount=3']);
+  const mutator = startMutator(namespace);
   await sleep(2 * retryPeriodMs);
   await kubectl(['-n', namespace, 'rollout', 'restart', 'deployment/ctl-leasehold']);
   await kubectl(['-n', namespace, 'rollout', 'status', 'deployment/ctl-leasehold', '--timeout=240s']);
@@ -285,13 +306,9 @@ test('kubectl rollout restart: every old leader hands over with no overlap in wh
   ).catch(async (err: Error) => {
     throw new Error(`${err.message}\n${await describe(namespace)}`);
   });
-  stop.abort();
-  await mutator;
+  await mutator.stop();
 
-  const files = (await readdir(recordDir))
-    .filter((f) => f.startsWith(`${namespace}-`))
-    .map((f) => join(recordDir, f));
-  const report = await checkRecords(files);
+  const { files, report } = await check(namespace);
   assert.deepEqual(report.violations, [], [...report.violations, ...report.details].join('\n'));
   // Only a pod that led writes records: at least the first leader and one after it.
   assert.ok(files.length >= 2, `records from the pods that led: ${files.length} (last: ${newLeader})`);
@@ -485,28 +502,67 @@ test("the README's Install commands as written, on the local registry: helm inst
   assert.match(stdout, /Phase:\s+Succeeded/);
 });
 
-test('a sharded release (4 shards, 2 replicas) on real pods: every shard Lease held and renewed, shared 2 and 2, helm test passes', async () => {
+test('a sharded release on real pods (8 shards, 3 replicas): balanced through a pod deletion, a rollout and 3 → 1 → 3, no shard acted on twice, helm test passes', async () => {
   const namespace = 'e2e-sharded';
-  await install(namespace, 'sh', ['--set', 'sidecar.shards=4']);
+  const release = 'sh';
+  const shards = 8;
+  await install(namespace, release, [
+    ...recording(namespace),
+    '--set',
+    'replicaCount=3',
+    '--set',
+    `sidecar.shards=${shards}`,
+  ]);
+  const mutator = startMutator(namespace, 16);
   const lease = (i: number) => `sh-leasehold-${i}`;
-  const podNames = (await pods(namespace, 'app.kubernetes.io/instance=sh')).map((p) => p.metadata.name);
-  const shares = await waitUntil(
-    'both pods holding two shards each',
-    async () => {
-      const holders = await Promise.all(
-        [0, 1, 2, 3].map(async (i) => podOf(await holder(namespace, lease(i)))),
-      );
-      const counts = podNames.map((name) => holders.filter((h) => h === name).length);
-      return counts.length === 2 && counts.every((c) => c === 2) ? holders : undefined;
-    },
-    leaseDurationMs * 10,
-    250,
-  );
-  assert.equal(new Set(shares).size, 2);
+  /** Shards per ready pod, once every shard's holder is a ready pod and the shares are within one of fair. */
+  const balanced = (replicas: number) =>
+    waitUntil(
+      `${replicas} pods sharing ${shards} shards fairly`,
+      async () => {
+        const readyPods = (await pods(namespace, `app.kubernetes.io/instance=${release}`))
+          .filter((p) => ready(p) && !p.metadata.deletionTimestamp)
+          .map((p) => p.metadata.name);
+        if (readyPods.length !== replicas) return undefined;
+        const holders = await Promise.all(
+          Array.from({ length: shards }, async (_, i) => podOf(await holder(namespace, lease(i)))),
+        );
+        const counts = new Map(readyPods.map((name) => [name, holders.filter((h) => h === name).length]));
+        const fair = shards / replicas;
+        const fairly = [...counts.values()].every((c) => Math.abs(c - fair) < 1);
+        return fairly && [...counts.values()].reduce((a, b) => a + b, 0) === shards ? counts : undefined;
+      },
+      leaseDurationMs * 12,
+      250,
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await describe(namespace)}`);
+    });
+  const scale = async (replicas: number) => {
+    await kubectl(['-n', namespace, 'scale', 'deployment/sh-leasehold', `--replicas=${replicas}`]);
+    return balanced(replicas);
+  };
+
+  const shares = await balanced(3);
+  assert.deepEqual([...shares.values()].sort(), [2, 3, 3]);
+  const busiest = [...shares.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] as string;
+  await kubectl(['-n', namespace, 'delete', 'pod', busiest, '--wait=false']);
+  await balanced(3);
+  await kubectl(['-n', namespace, 'rollout', 'restart', 'deployment/sh-leasehold']);
+  await kubectl(['-n', namespace, 'rollout', 'status', 'deployment/sh-leasehold', '--timeout=240s']);
+  await balanced(3);
+  await scale(1);
+  await scale(3);
+  await mutator.stop();
+
+  const { report } = await check(namespace);
+  assert.deepEqual(report.violations, [], [...report.violations, ...report.details].join('\n'));
+  assert.ok(report.transitions >= shards * 2, `shards moved: ${report.transitions} terms`);
+  assert.ok(report.writes > 0, 'the terms did real work');
   assert.equal(await holder(namespace, 'sh-leasehold'), '', 'no Lease of the unsharded name is written');
-  const { stdout } = await helm(['test', 'sh', '--namespace', namespace, '--logs']);
+  const { stdout } = await helm(['test', release, '--namespace', namespace, '--logs']);
   assert.match(stdout, /Phase:\s+Succeeded/);
-  for (const i of [0, 1, 2, 3]) assert.match(stdout, new RegExp(`Lease ${lease(i)} held by sh-leasehold-`));
+  for (let i = 0; i < shards; i++)
+    assert.match(stdout, new RegExp(`Lease ${lease(i)} held by sh-leasehold-`));
 });
 
 // Last: after a `kubectl port-forward` session into a pod was closed, this node's containerd 1.6 was seen
