@@ -28,6 +28,8 @@ export interface LeaseView {
   expiresAt: number;
   /** Monotonic time the record last changed. */
   changedAt: number;
+  /** Monotonic time the preferred holder last changed, as this replica saw it. */
+  preferenceSince: number;
   /** This replica leads on it now. */
   leading: boolean;
   /** Read from the API at least once. */

@@ -76,6 +76,8 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
   #pokedWhileBusy = false;
   #lettingGo: Promise<void> | undefined;
   #warnedStrategy = false;
+  /** When the preference annotation last changed, as this elector saw it (monotonic ms). */
+  #preferenceSince = Number.NEGATIVE_INFINITY;
   // Stryker disable next-line StringLiteral: equivalent, no snapshot key is ever empty
   #publishedKey = '';
 
@@ -163,6 +165,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
       preferredHolder: this.#preferredIn(observation?.lease),
       expiresAt,
       changedAt: observation?.changedAt ?? Number.NEGATIVE_INFINITY,
+      preferenceSince: this.#preferenceSince,
       leading,
       known: observation !== undefined,
       annotations: (observation?.lease?.metadata?.annotations ?? {}) as Record<string, string>,
@@ -466,6 +469,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     if (!observed) return; // an older state delivered late (a watch event behind our own write)
     const next = observed.observation;
     const preferenceChanged = this.#preferredIn(previous?.lease) !== this.#preferredIn(next.lease);
+    if (preferenceChanged) this.#preferenceSince = now;
     this.#state.observation = next;
     const record = next.record;
     if (record)

@@ -29,6 +29,7 @@ const free = (extra: Partial<LeaseView> = {}): LeaseView => ({
   preferredHolder: undefined,
   expiresAt: Number.NEGATIVE_INFINITY,
   changedAt: 50_000,
+  preferenceSince: 99_000, // a request made a moment ago
   leading: false,
   known: true,
   annotations: {},
@@ -135,6 +136,98 @@ test('no asking while a request of ours stands, while something is free, or at t
   assert.equal(planBalance(even, me, now, LD).askFor, undefined, 'nobody is above the floor (0)');
 });
 
+test('at the floor, below the ceiling: ask a replica above the ceiling (4 / 2 / 2 of 8 stood for ever)', () => {
+  const views = [
+    ours(),
+    ours(),
+    theirs('b_2'),
+    theirs('b_2'),
+    theirs('c_3'),
+    theirs('c_3'),
+    theirs('c_3'),
+    theirs('c_3'),
+  ];
+  const plan = planBalance(views, me, now, LD);
+  assert.deepEqual([plan.fairMin, plan.fairMax], [2, 3]);
+  assert.equal(plan.askFor, 4, 'c_3 holds 4, one above the ceiling');
+  // 3 / 3 / 2: everyone within the share, nobody asks.
+  const fair = [
+    ours(),
+    ours(),
+    theirs('b_2'),
+    theirs('b_2'),
+    theirs('b_2'),
+    theirs('c_3'),
+    theirs('c_3'),
+    theirs('c_3'),
+  ];
+  assert.equal(planBalance(fair, me, now, LD).askFor, undefined);
+  // At the ceiling already: no asking, although c_3 is above it (b_2, below the floor, asks).
+  const atCeiling = [
+    ours(),
+    ours(),
+    ours(),
+    theirs('b_2'),
+    theirs('c_3'),
+    theirs('c_3'),
+    theirs('c_3'),
+    theirs('c_3'),
+  ];
+  assert.equal(planBalance(atCeiling, me, now, LD).askFor, undefined);
+  assert.equal(
+    planBalance(
+      atCeiling.map((v) => (v.leading ? theirs('a_0') : v)),
+      me,
+      now,
+      LD,
+    ).live.length,
+    4,
+  );
+});
+
+test('a request of ours stands while its holder can give and for LD; declined or unmet for LD, it is withdrawn', () => {
+  // b_2 holds 3 of 4 (above the floor of 2): our fresh request stands, nothing else is asked or withdrawn.
+  const later = { expiresAt: now + 60_000 };
+  const fresh = [
+    ours(),
+    theirs('b_2', { preferredHolder: me, ...later }),
+    theirs('b_2', later),
+    theirs('b_2', later),
+  ];
+  const standing = planBalance(fresh, me, now, LD);
+  assert.equal(standing.withdraw, undefined);
+  assert.equal(standing.askFor, undefined);
+  assert.equal(standing.nextChangeAt, 99_000 + LD, 'decided again when the request runs out');
+  // The same request made LD ago: withdrawn (then asked again, which others see as fresh).
+  const old = fresh.map((v, i) =>
+    i === 1 ? theirs('b_2', { preferredHolder: me, preferenceSince: now - LD }) : v,
+  );
+  assert.equal(planBalance(old, me, now, LD).withdraw, 1);
+  // Declined: its holder is at the floor (2 of 4 with c_3 holding the rest), so we ask c_3 instead.
+  const declined = [
+    theirs('b_2', { preferredHolder: me }),
+    theirs('b_2'),
+    theirs('c_3'),
+    theirs('c_3'),
+    theirs('c_3'),
+    theirs('c_3'),
+  ];
+  const moved = planBalance(declined, me, now, LD);
+  assert.deepEqual([moved.fairMin, moved.fairMax], [2, 2]);
+  assert.equal(moved.withdraw, 0);
+  assert.equal(moved.askFor, 2, 'moved on to the busiest');
+  // A request for a shard that was released for us stands until we take it.
+  const released = [free({ preferredHolder: me, preferenceSince: now - 2 * LD }), theirs('b_2')];
+  assert.equal(planBalance(released, me, now, LD).withdraw, undefined);
+});
+
+test('a replica known only by its request counts as live for 2 x LD after the request; then no longer', () => {
+  const views = [theirs('b_2', { preferredHolder: 'c_3' }), theirs('b_2')];
+  assert.deepEqual(planBalance(views, me, now, LD).live, ['b_2', 'c_3', me]);
+  const stale = [theirs('b_2', { preferredHolder: 'c_3', preferenceSince: now - 2 * LD }), theirs('b_2')];
+  assert.deepEqual(planBalance(stale, me, now, LD).live, ['b_2', me]);
+});
+
 test('above the floor: give the shard another replica is preferred on; at the floor, keep it', () => {
   const views = [ours(), ours({ preferredHolder: 'b_2' }), ours(), free({ preferredHolder: 'b_2' })];
   const plan = planBalance(views, me, now, LD);
@@ -149,6 +242,22 @@ test('above the floor: give the shard another replica is preferred on; at the fl
   assert.equal(ownPreference.giveAway, undefined);
   const skipOwn = [ours({ preferredHolder: me }), ours({ preferredHolder: 'b_2' }), ours(), free()];
   assert.equal(planBalance(skipOwn, me, now, LD).giveAway, 1, 'a preference for ourselves is no request');
+});
+
+test('a request from a replica already at the ceiling is not served (it was met elsewhere meanwhile)', () => {
+  // 7 shards, 3 live: fair 2 / 3. We hold 3 (above the floor); b_2 holds 3 and still prefers our shard 0.
+  const views = [
+    ours({ preferredHolder: 'b_2' }),
+    ours(),
+    ours(),
+    theirs('b_2'),
+    theirs('b_2'),
+    theirs('b_2'),
+    theirs('c_3'),
+  ];
+  assert.equal(planBalance(views, me, now, LD).giveAway, undefined);
+  const needing = views.map((v, i) => (i === 5 ? theirs('c_3') : v));
+  assert.equal(planBalance(needing, me, now, LD).giveAway, 0, 'with b_2 below the ceiling it is served');
 });
 
 test('another shard count on a held shard: acquire nothing, give nothing, ask nothing; expired, it no longer counts', () => {

@@ -472,6 +472,7 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
     preferredHolder: undefined,
     expiresAt: Number.NEGATIVE_INFINITY,
     changedAt: Number.NEGATIVE_INFINITY,
+    preferenceSince: Number.NEGATIVE_INFINITY,
     leading: false,
     known: false,
     annotations: {},
@@ -485,6 +486,7 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
     preferredHolder: undefined,
     expiresAt: 16_000,
     changedAt: 1_000,
+    preferenceSince: Number.NEGATIVE_INFINITY,
     leading: false,
     known: true,
     annotations: {},
@@ -496,11 +498,14 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
   await clock.advance(0);
   assert.equal(elector.view().preferredHolder, 'me_1');
   assert.equal(elector.view().changedAt, 1_000, 'the record itself did not change');
+  assert.equal(elector.view().preferenceSince, 2_000, 'the preference did, now');
   assert.equal(observed.length, announced + 1);
   // A write that changes neither the record nor the preference announces nothing; an empty one is none.
+  await clock.advance(500);
   api.externalAnnotate({ 'example.io/other': 'x' });
   await clock.advance(0);
   assert.equal(observed.length, announced + 1);
+  assert.equal(elector.view().preferenceSince, 2_000, 'another annotation is not a new preference');
   api.externalAnnotate({ 'example.io/preferred': '' });
   await clock.advance(0);
   assert.equal(elector.view().preferredHolder, undefined);

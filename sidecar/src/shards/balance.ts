@@ -23,6 +23,8 @@ export interface BalancePlan {
   giveAway: number | undefined;
   /** A shard held by a busier replica that this replica should ask for (preferredHolder = itself). */
   askFor: number | undefined;
+  /** A shard carrying a request of ours that no longer stands (declined, or unmet for LD): clear it. */
+  withdraw: number | undefined;
   /** The next instant the plan changes by itself (an expiry, a preference running out); Infinity if none. */
   nextChangeAt: number;
   /**
@@ -40,7 +42,8 @@ const held = (view: LeaseView, now: number): boolean =>
  * - A replica takes free or expired shards only up to ceil(N / live), the ones preferred for it first, then
  *   the lowest; a released shard preferred for another is left to that replica for one lease duration.
  * - A replica below floor(N / live) with nothing free to take asks the busiest replica (most shards above
- *   the floor; ties: its lowest shard) for its lowest shard, one request at a time.
+ *   the floor; ties: its lowest shard) for its lowest shard, one request at a time; one at the floor but
+ *   below ceil(N / live) asks a replica above the ceiling the same way.
  * - A replica above the floor gives a shard to the replica preferred on it, one at a time.
  */
 export function planBalance(
@@ -53,7 +56,9 @@ export function planBalance(
   const liveSet = new Set<string>([identity]);
   const counts = new Map<string, number[]>();
   for (const [shard, view] of views.entries()) {
-    if (view.preferredHolder) liveSet.add(view.preferredHolder);
+    // A replica that holds nothing yet is known by its request, for as long as it keeps it fresh.
+    if (view.preferredHolder && now < view.preferenceSince + 2 * leaseDurationMs)
+      liveSet.add(view.preferredHolder);
     if (!held(view, now)) continue;
     const holder = view.leading ? identity : view.holder;
     liveSet.add(holder);
@@ -96,24 +101,57 @@ export function planBalance(
     holdOffUntil[shard] = Number.NEGATIVE_INFINITY;
   }
 
+  // Give a shard to the replica preferred on it while that replica still needs one (below the ceiling): a
+  // request that was met elsewhere meanwhile is left alone.
   const giveAway =
     mine.length > fairMin && countMismatch === undefined
       ? mine.find((shard) => {
           const preferred = (views[shard] as LeaseView).preferredHolder;
-          return preferred !== undefined && preferred !== identity;
+          return (
+            preferred !== undefined &&
+            preferred !== identity &&
+            (counts.get(preferred)?.length ?? 0) < fairMax
+          );
         })
       : undefined;
 
   let askFor: number | undefined;
-  const asking = views.some((view) => view.preferredHolder === identity && !view.leading);
-  if (mine.length < fairMin && reachable.length === 0 && !asking && countMismatch === undefined) {
+  // A request of ours stands while it can still be met: the shard is released (held for us), or its
+  // holder is above the floor and so will give it. One its holder declines (at the floor) moves on.
+  // An unmet one is renewed every LD (withdrawn, then asked again), so that others keep counting us.
+  const standing = (view: LeaseView): boolean =>
+    !held(view, now) ||
+    ((counts.get(view.holder)?.length ?? 0) > fairMin && now < view.preferenceSince + leaseDurationMs);
+  const ours = views.flatMap((view, shard) =>
+    view.preferredHolder === identity && !view.leading ? [shard] : [],
+  );
+  const asking = ours.some((shard) => standing(views[shard] as LeaseView));
+  const withdraw = ours.find((shard) => !standing(views[shard] as LeaseView));
+  // Below the floor: ask anyone above the floor. At the floor but below the ceiling: ask anyone above the
+  // ceiling — without this, 4 / 2 / 2 of 8 shards would stand for ever (nobody below the floor asks).
+  const above = mine.length < fairMin ? fairMin : mine.length < fairMax ? fairMax : undefined;
+  if (above !== undefined && reachable.length === 0 && !asking && countMismatch === undefined) {
     let busiest: number[] | undefined;
     for (const theirs of counts.values()) {
-      // (This replica is below the floor here, so it is never the busiest.)
-      if (theirs.length <= fairMin) continue;
+      // (This replica holds at most `above` here, so it is never the busiest.)
+      if (theirs.length <= above) continue;
       if (!busiest || theirs.length > busiest.length) busiest = theirs;
     }
     askFor = busiest?.find((shard) => (views[shard] as LeaseView).preferredHolder === undefined);
   }
-  return { live, fairMin, fairMax, mine, holdOffUntil, giveAway, askFor, nextChangeAt, countMismatch };
+  for (const shard of ours)
+    if (standing(views[shard] as LeaseView))
+      nextChangeAt = Math.min(nextChangeAt, (views[shard] as LeaseView).preferenceSince + leaseDurationMs);
+  return {
+    live,
+    fairMin,
+    fairMax,
+    mine,
+    holdOffUntil,
+    giveAway,
+    askFor,
+    withdraw,
+    nextChangeAt,
+    countMismatch,
+  };
 }

@@ -181,9 +181,17 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
     // Decide again at the plan's next change (an expiry, a preference running out), or when another ask
     // is allowed: at most one per retry period.
     let next = plan.nextChangeAt;
-    if (plan.askFor !== undefined && !this.#asking) {
+    // One request write at a time, at most one per retry period: withdrawing a request that no longer
+    // stands first, then asking.
+    const request =
+      plan.withdraw !== undefined
+        ? { shard: plan.withdraw, withdraw: true }
+        : plan.askFor !== undefined
+          ? { shard: plan.askFor, withdraw: false }
+          : undefined;
+    if (request && !this.#asking) {
       const askAt = this.#lastAskAt + this.#config.retryPeriodSeconds * 1000;
-      if (now >= askAt) this.#ask(plan.askFor);
+      if (now >= askAt) this.#ask(request.shard, request.withdraw);
       else next = Math.min(next, askAt);
     }
     this.#timer?.cancel();
@@ -225,21 +233,24 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
       });
   }
 
-  /** Names this replica as preferred holder of a busier replica's shard (a write over what we read). */
-  #ask(index: number): void {
+  /**
+   * Names this replica as preferred holder of a busier replica's shard, or (`withdraw`) takes back a
+   * request of ours that no longer stands: a write over what we read, only if nobody else's request is
+   * there (asking) or ours still is (withdrawing).
+   */
+  #ask(index: number, withdraw: boolean): void {
     this.#lastAskAt = this.#clock.now();
     const api = this.#apis[index] as LeaseApi;
     const timeoutMs = requestTimeoutMs(electionTimings(this.#config));
-    this.#log.info({ shard: index }, 'asking for a shard');
+    const identity = this.#config.identity;
+    this.#log.info({ shard: index }, withdraw ? 'withdrawing a request for a shard' : 'asking for a shard');
     this.#asking = (async () => {
       const lease = await api.get(timeoutMs);
-      const annotations = (lease?.metadata?.annotations ?? {}) as Record<string, string>;
-      if (!lease || annotations[preferredHolderAnnotation]) return;
-      const metadata = {
-        ...lease.metadata,
-        annotations: { ...annotations, [preferredHolderAnnotation]: this.#config.identity },
-      };
-      await api.replace({ ...lease, metadata }, timeoutMs);
+      const { [preferredHolderAnnotation]: preferred, ...others } = (lease?.metadata?.annotations ??
+        {}) as Record<string, string>;
+      if (!lease || (withdraw ? preferred !== identity : preferred !== undefined)) return;
+      const annotations = withdraw ? others : { ...others, [preferredHolderAnnotation]: identity };
+      await api.replace({ ...lease, metadata: { ...lease.metadata, annotations } }, timeoutMs);
     })()
       .catch((err: unknown) =>
         this.#log.info({ err, shard: index }, 'asking for a shard failed; will ask again'),
