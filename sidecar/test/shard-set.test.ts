@@ -136,3 +136,57 @@ test('a shard still claimed past its deadline (timers not running) makes /health
   clock.nowMs += 20_000;
   assert.match(set.health(() => undefined).stuck() ?? '', /^shard 0 past its renew deadline$/);
 });
+
+test('some shards owned, not all: isLeader; resign and stop touch only what it owns', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  heldByOther(api(3), clock);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.deepEqual(owned(), [0, 1], 'two live replicas: two each, shard 2 stays free');
+  assert.equal(set.isLeader(), true);
+  const before = api(3).writes.length;
+  await settle(clock, set.resign(5_000));
+  assert.equal(api(3).writes.length, before, "the other replica's shard is not written");
+  assert.equal(api(3).lease?.spec?.holderIdentity, 'other_1');
+});
+
+test('one shard Lease not read yet (its API down): not ready', async (t) => {
+  const { clock, set, api } = shardSet(t);
+  api(1).down = true;
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.equal(set.health(() => undefined).ready(), false);
+  api(1).down = false;
+  await clock.advance(10_000);
+  assert.equal(set.health(() => undefined).ready(), true);
+});
+
+test('a request of ours unmet for LD is withdrawn (the annotation removed), and asked again later', async (t) => {
+  const { clock, set, api } = shardSet(t);
+  for (let i = 0; i < 4; i++) heldByOther(api(i), clock);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  const mine = () => [0, 1, 2, 3].filter((i) => annotations(api(i))[preferredHolderAnnotation] === 'me_1');
+  const [asked] = mine();
+  assert.notEqual(asked, undefined);
+  // The other replica keeps renewing, and never hands it over.
+  const renew = () => {
+    for (let i = 0; i < 4; i++)
+      api(i).externalWrite({ renewTime: new Date(clock.wallMs).toISOString().replace('Z', '000Z') });
+  };
+  let withdrawnAt: number | undefined;
+  for (let step = 0; step < 20 && withdrawnAt === undefined; step++) {
+    renew();
+    await clock.advance(1_000);
+    if (mine().length === 0) withdrawnAt = clock.nowMs;
+  }
+  assert.ok(withdrawnAt !== undefined && withdrawnAt >= 1_000 + 15_000, `withdrawn at ${withdrawnAt}`);
+  for (let step = 0; step < 5 && mine().length === 0; step++) {
+    renew();
+    await clock.advance(1_000);
+  }
+  assert.equal(mine().length, 1, 'asked again');
+});
