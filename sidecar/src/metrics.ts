@@ -1,4 +1,3 @@
-import type { ElectionSnapshot } from './election-state.ts';
 import type { ElectorHooks } from './elector-hooks.ts';
 import { KubernetesApiError } from './errors.ts';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from './prom-client-parts.ts';

@@ -15,7 +15,7 @@ import {
   testCluster,
 } from '../support/cluster.ts';
 import { chartDir, helm, parseManifest } from '../support/helm.ts';
-import { leasePath, rawApi } from '../support/raw-api.ts';
+import { leasePath } from '../support/raw-api.ts';
 import { waitUntil } from '../support/sidecar.ts';
 
 let namespace = '';

@@ -1,7 +1,7 @@
 // A sharded sidecar's real HTTP API (its buildApp on a socket) over scripted shards, for the shard gate
 // tests: each shard is a ScriptedSource with its own promise ledger, as the sidecar's ShardSet has.
 import { EventEmitter } from 'node:events';
-import { type AppOptions, buildApp, type ElectionSnapshot, PromiseLedger } from '@leasehold/sidecar';
+import { type AppOptions, buildApp, PromiseLedger } from '@leasehold/sidecar';
 import { Registry } from 'prom-client';
 import { createShardGate, type ShardGate, type ShardGateOptions } from '../../src/index.ts';
 import { ScriptedSource } from './scripted-sidecar.ts';
@@ -15,7 +15,7 @@ const clock = {
   },
 };
 
-class ScriptedShards extends EventEmitter<{ change: [ElectionSnapshot] }> {
+class ScriptedShards extends EventEmitter<{ change: [] }> {
   readonly shards: { index: number; leaseName: string; elector: ScriptedSource; ledger: PromiseLedger }[];
 
   constructor(count: number) {
@@ -26,28 +26,30 @@ class ScriptedShards extends EventEmitter<{ change: [ElectionSnapshot] }> {
       elector: new ScriptedSource(),
       ledger: new PromiseLedger(clock),
     }));
-    for (const shard of this.shards) shard.elector.on('change', () => this.emit('change', this.snapshot()));
+    for (const shard of this.shards) shard.elector.on('change', () => this.emit('change'));
   }
-  snapshot(): ElectionSnapshot {
-    return { ...(this.shards[0] as { elector: ScriptedSource }).elector.snapshot(), isLeader: false };
+  /** What the shard answers read of a ShardSet: its identity, the plan (none here) and the shards. */
+  get identity(): string {
+    return (this.shards[0] as { elector: ScriptedSource }).elector.snapshot().identity;
   }
   plan(): undefined {
     return undefined;
   }
-  problem(): undefined {
-    return undefined;
+  /** /healthz and /readyz: ready once every scripted shard is known. */
+  health() {
+    return {
+      ready: () => this.shards.every((s) => s.elector.snapshot().known),
+      stuck: () => undefined,
+      problem: () => undefined,
+    };
   }
-  isLeader(): boolean {
-    return false;
-  }
-  async resign(): Promise<void> {}
 }
 
 /** `count` scripted shards behind the sidecar's API; `faults.status` answers GET /shards with that status. */
 export async function shardedSidecar(count: number) {
   const set = new ScriptedShards(count);
   const { app } = await buildApp({
-    source: set,
+    health: set.health(),
     ledger: new PromiseLedger(clock),
     registry: new Registry(),
     lease: 'ns/l',
