@@ -565,6 +565,73 @@ test('a sharded release on real pods (8 shards, 3 replicas): balanced through a 
     assert.match(stdout, new RegExp(`Lease ${lease(i)} held by sh-leasehold-`));
 });
 
+test("fencing.enabled on real pods: the example controller keeps working, and a write with the standby pod's token is refused naming the holder", async () => {
+  const namespace = 'e2e-fenced';
+  const doc = await readFile(fileURLToPath(new URL('../../docs/fencing.md', import.meta.url)), 'utf8');
+  const resources = /--set-json 'fencing\.resources=(\[.*\])'/.exec(doc)?.[1] as string;
+  await install(namespace, 'fc', [
+    '--set',
+    'fencing.enabled=true',
+    '--set-json',
+    `fencing.resources=${resources}`,
+  ]);
+  const leader = podOf(await waitForHolder(namespace, 'fc-leasehold'));
+  // The leader's controller still reconciles: a source gets its derived ConfigMap.
+  await kubectl(['-n', namespace, 'create', 'configmap', 'fenced-source', '--from-literal=k=v']);
+  await kubectl(['-n', namespace, 'label', 'configmap', 'fenced-source', 'leasehold.io/source=true']);
+  await waitUntil(
+    'the derived ConfigMap',
+    async () =>
+      (await kubectl(['-n', namespace, 'get', 'configmap', 'fenced-source-derived']).catch(() => '')) ||
+      undefined,
+    leaseDurationMs * 4,
+    200,
+  );
+  const standby = (await pods(namespace, 'app.kubernetes.io/instance=fc'))
+    .map((p) => p.metadata.name)
+    .find((name) => name !== leader) as string;
+  /** `kubectl create configmap NAME` with a token of the release's ServiceAccount bound to `pod`. */
+  const writeAs = async (pod: string, name: string) => {
+    const token = (
+      await kubectl([
+        '-n',
+        namespace,
+        'create',
+        'token',
+        'fc-leasehold',
+        '--bound-object-kind',
+        'Pod',
+        '--bound-object-name',
+        pod,
+      ])
+    ).trim();
+    const config = join(recordDir, `fenced-${pod}.kubeconfig`);
+    await writeFile(config, await readFile(kubeconfig, 'utf8'));
+    const { kubectl: binary } = await controlPlaneBinaries();
+    await run(binary, ['--kubeconfig', config, 'config', 'set-credentials', 'fenced', `--token=${token}`]);
+    return run(binary, [
+      '--kubeconfig',
+      config,
+      '--user',
+      'fenced',
+      '-n',
+      namespace,
+      'create',
+      'configmap',
+      name,
+    ]).then(
+      () => '',
+      (err: { stderr: string }) => err.stderr,
+    );
+  };
+  const refused = await writeAs(standby, 'from-standby');
+  assert.match(
+    refused,
+    new RegExp(`pod ${standby} does not hold Lease ${namespace}/fc-leasehold \\(holder: ${leader}_`),
+  );
+  assert.equal(await writeAs(leader, 'from-leader'), '', 'the holder may write');
+});
+
 // Last: after a `kubectl port-forward` session into a pod was closed, this node's containerd 1.6 was seen
 // to stop delivering SIGTERM to other pods' containers (they ran to the end of their grace period).
 test('helm install --wait: both pods Ready; /leader through kubectl port-forward names the leader pod; helm test passes', async (t) => {
