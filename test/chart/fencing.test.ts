@@ -172,7 +172,7 @@ test('fencing.enabled: only the pod that holds the Lease may write; a holder cha
   await kubectl(['delete', '-f', file]);
 });
 
-test('fencing refuses at render time: no resources, leases or events or pods among them, a cluster without the API', async () => {
+test('fencing refuses at render time: no resources, leases or events or pods among them, shards, a cluster without the API', async () => {
   assert.match(await renderError({ 'fencing.enabled': 'true' }), /fencing\.enabled needs fencing\.resources/);
   for (const resource of ['leases', 'events', 'pods'])
     assert.match(
@@ -183,6 +183,15 @@ test('fencing refuses at render time: no resources, leases or events or pods amo
       }),
       new RegExp(`fencing\\.resources may not name "${resource}"`),
     );
+  assert.match(
+    await renderError({
+      'fencing.enabled': 'true',
+      'sidecar.shards': '4',
+      'fencing.resources[0].resources[0]': 'configmaps',
+      'fencing.resources[0].operations[0]': 'CREATE',
+    }),
+    /fencing is one Lease's for now; with shards/,
+  );
   const old = await helm([
     'template',
     'x',
