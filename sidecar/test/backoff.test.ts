@@ -60,19 +60,12 @@ test('retry delays at RP 0.5 s (fixed jitter): a leader 63, 125, 125 ms; a follo
   t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
-  const gaps = (from: number, method: string) => {
-    const times = api.calls
-      .slice(from)
-      .filter((c) => c.method === method)
-      .map((c) => c.at);
-    return times.slice(1).map((at, i) => at - (times[i] as number));
-  };
   api.down = true;
   let from = api.calls.length;
   await clock.advance(1_500);
-  assert.deepEqual(gaps(from, 'replace').slice(0, 3), [63, 125, 125]);
+  assert.deepEqual(api.gaps(from, 'replace').slice(0, 3), [63, 125, 125]);
   await clock.advance(4_500); // past its deadline: a follower now
   from = api.calls.length;
   await clock.advance(20_000);
-  assert.deepEqual(gaps(from, 'get').slice(-2), [2_000, 2_000]);
+  assert.deepEqual(api.gaps(from, 'get').slice(-2), [2_000, 2_000]);
 });

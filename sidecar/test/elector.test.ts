@@ -7,6 +7,7 @@ import { Elector, type ElectorConfig } from '../src/elector.ts';
 import type { ElectorHooks } from '../src/elector-hooks.ts';
 import {
   capturingLogger,
+  electorConfig,
   flush,
   ManualClock,
   MemoryLeaseApi,
@@ -16,15 +17,7 @@ import {
   stopElector,
 } from './fakes.ts';
 
-const defaults: ElectorConfig = {
-  leaseName: 'l',
-  namespace: 'ns',
-  identity: 'me_1',
-  leaseDurationSeconds: 15,
-  renewDeadlineSeconds: 10,
-  retryPeriodSeconds: 2,
-  safetyMarginSeconds: 2,
-};
+const defaults = electorConfig;
 const microTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 function setup(hooks: Partial<ElectorHooks> = {}, config: Partial<ElectorConfig> = {}, startMs = 1_000) {
@@ -1049,21 +1042,18 @@ test('retry delays under failures (fixed jitter): a leader 100, 200, 250 ms; a f
   t.after(() => stopElector(clock, elector));
   elector.start();
   await clock.advance(0);
-  const gaps = (from: number, method: string) => {
-    const times = api.calls
-      .slice(from)
-      .filter((c) => c.method === method)
-      .map((c) => c.at);
-    return times.slice(1).map((at, i) => at - (times[i] as number));
-  };
   api.down = true;
   let from = api.calls.length;
   await clock.advance(3_000);
-  assert.deepEqual(gaps(from, 'replace').slice(0, 4), [100, 200, 250, 250], 'the leader retries its renewal');
+  assert.deepEqual(
+    api.gaps(from, 'replace').slice(0, 4),
+    [100, 200, 250, 250],
+    'the leader retries its renewal',
+  );
   await clock.advance(7_000); // past its deadline: a follower now
   from = api.calls.length;
   await clock.advance(40_000);
-  assert.deepEqual(gaps(from, 'get').slice(-3), [8_000, 8_000, 8_000], 'a follower backs off to 4 x RP');
+  assert.deepEqual(api.gaps(from, 'get').slice(-3), [8_000, 8_000, 8_000], 'a follower backs off to 4 x RP');
   api.down = false;
   await clock.advance(8_001);
   assert.equal(elector.isLeader(), true, 'back, and leading its own Lease');
@@ -1071,5 +1061,9 @@ test('retry delays under failures (fixed jitter): a leader 100, 200, 250 ms; a f
   api.down = true;
   from = api.calls.length;
   await clock.advance(2_000);
-  assert.deepEqual(gaps(from, 'replace').slice(0, 2), [100, 200], 'after a success the delays start over');
+  assert.deepEqual(
+    api.gaps(from, 'replace').slice(0, 2),
+    [100, 200],
+    'after a success the delays start over',
+  );
 });

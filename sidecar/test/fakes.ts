@@ -2,11 +2,23 @@
 // enforces resourceVersion preconditions. Lease behaviour is proven against the real apiserver in test/.
 import pino from 'pino';
 import type { Clock, Timer } from '../src/clock.ts';
+import type { ElectorConfig } from '../src/elector.ts';
 import { KubernetesApiError } from '../src/errors.ts';
 import type { LeaseApi, WatchEvent } from '../src/kube/lease-api.ts';
 import type { RawLease } from '../src/lease/record.ts';
 
 export const silentLogger = pino({ level: 'silent' });
+
+/** The default timings (LD 15 s, RD 10 s, RP 2 s, margin 2 s) on Lease ns/l as me_1. */
+export const electorConfig: ElectorConfig = {
+  leaseName: 'l',
+  namespace: 'ns',
+  identity: 'me_1',
+  leaseDurationSeconds: 15,
+  renewDeadlineSeconds: 10,
+  retryPeriodSeconds: 2,
+  safetyMarginSeconds: 2,
+};
 
 export class ManualClock implements Clock {
   nowMs = 1_000;
@@ -69,6 +81,15 @@ export class MemoryLeaseApi implements LeaseApi {
   conflictNext = 0;
   writes: RawLease[] = [];
   calls: { method: string; timeoutMs: number; at: number }[] = [];
+
+  /** The gaps (ms) between successive calls of `method` made since call number `from`. */
+  gaps(from: number, method: string): number[] {
+    const times = this.calls
+      .slice(from)
+      .filter((c) => c.method === method)
+      .map((c) => c.at);
+    return times.slice(1).map((at, i) => at - (times[i] as number));
+  }
   #watchers = new Set<(event: WatchEvent) => void>();
   readonly #clock: ManualClock | undefined;
   /** The Lease name the API serves (a create for another name is refused, as a misconfigured client would be). */

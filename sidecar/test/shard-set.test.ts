@@ -6,18 +6,9 @@ import { type TestContext, test } from 'node:test';
 import type { ElectorHooks } from '../src/elector-hooks.ts';
 import { shardCountAnnotation } from '../src/shards/balance.ts';
 import { preferredHolderAnnotation, ShardSet } from '../src/shards/shard-set.ts';
-import { ManualClock, MemoryLeaseApi, settle, silentLogger } from './fakes.ts';
+import { electorConfig, ManualClock, MemoryLeaseApi, settle, silentLogger } from './fakes.ts';
 
-const config = {
-  leaseName: 'ctl',
-  namespace: 'ns',
-  identity: 'me_1',
-  leaseDurationSeconds: 15,
-  renewDeadlineSeconds: 10,
-  retryPeriodSeconds: 2,
-  safetyMarginSeconds: 2,
-  shards: 4,
-};
+const config = { ...electorConfig, leaseName: 'ctl', shards: 4 };
 
 function shardSet(t: TestContext, hooksFor?: (index: number, name: string) => Partial<ElectorHooks>) {
   const clock = new ManualClock();

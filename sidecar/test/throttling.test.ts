@@ -5,21 +5,20 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { retryDelayMs } from '../src/backoff.ts';
-import { Elector, type ElectorConfig } from '../src/elector.ts';
+import { Elector } from '../src/elector.ts';
 import type { ElectorHooks } from '../src/elector-hooks.ts';
 import { KubernetesApiError } from '../src/errors.ts';
 import { apiError, parseBody, retryAfterMs } from '../src/kube/connection.ts';
-import { capturingLogger, ManualClock, MemoryLeaseApi, silentLogger, stopElector } from './fakes.ts';
+import {
+  capturingLogger,
+  electorConfig,
+  ManualClock,
+  MemoryLeaseApi,
+  silentLogger,
+  stopElector,
+} from './fakes.ts';
 
-const config: ElectorConfig = {
-  leaseName: 'l',
-  namespace: 'ns',
-  identity: 'me_1',
-  leaseDurationSeconds: 15,
-  renewDeadlineSeconds: 10,
-  retryPeriodSeconds: 2,
-  safetyMarginSeconds: 2,
-};
+const config = electorConfig;
 
 function elector(t: TestContext, hooks: Partial<ElectorHooks> = {}, logger = silentLogger) {
   const clock = new ManualClock();
@@ -27,15 +26,6 @@ function elector(t: TestContext, hooks: Partial<ElectorHooks> = {}, logger = sil
   const e = new Elector({ config, api, clock, logger, hooks, random: () => 0.5 });
   t.after(() => stopElector(clock, e));
   return { clock, api, elector: e };
-}
-
-/** The gaps between successive calls of `method` made since call number `from`. */
-function gaps(api: MemoryLeaseApi, from: number, method: string): number[] {
-  const times = api.calls
-    .slice(from)
-    .filter((c) => c.method === method)
-    .map((c) => c.at);
-  return times.slice(1).map((at, i) => at - (times[i] as number));
 }
 
 test('Retry-After: delay-seconds are read; a date, a negative or junk is ignored', () => {
@@ -80,7 +70,7 @@ test('a throttled leader waits Retry-After (1 s) between renewals, keeps leading
   const from = api.calls.length;
   api.throttleNext = 3;
   await clock.advance(6_000);
-  assert.deepEqual(gaps(api, from, 'replace').slice(0, 3), [1_000, 1_000, 1_000]);
+  assert.deepEqual(api.gaps(from, 'replace').slice(0, 3), [1_000, 1_000, 1_000]);
   assert.deepEqual(delays, [1, 1, 1]);
   assert.equal(e.isLeader(), true, 'renewed once the apiserver let it');
 });
@@ -94,7 +84,7 @@ test('a Retry-After longer than the validity: the leader halves what is left eac
   const from = api.calls.length;
   api.throttleNext = 4; // the renewals at 3 000, 7 000, 9 000 and 10 000
   await clock.advance(9_600);
-  assert.deepEqual(gaps(api, from, 'replace').slice(0, 4), [4_000, 2_000, 1_000, 500]);
+  assert.deepEqual(api.gaps(from, 'replace').slice(0, 4), [4_000, 2_000, 1_000, 500]);
   assert.equal(e.isLeader(), true, 'the fifth try, 500 ms before the deadline, renewed');
   assert.deepEqual(demoted, []);
 });
@@ -119,7 +109,7 @@ test('a throttled follower waits the whole Retry-After, beyond its own backoff c
   api.throttleNext = 2;
   e.start();
   await clock.advance(61_000);
-  assert.deepEqual(gaps(api, 0, 'get').slice(0, 2), [30_000, 30_000]);
+  assert.deepEqual(api.gaps(0, 'get').slice(0, 2), [30_000, 30_000]);
   assert.equal(e.isLeader(), true, 'and then takes the free Lease');
 });
 
