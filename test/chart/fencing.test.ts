@@ -14,7 +14,7 @@ import {
   sidecarRules,
   testCluster,
 } from '../support/cluster.ts';
-import { chartDir, helm, renderError } from '../support/helm.ts';
+import { chartDir, helm, renderError, renderTemplate } from '../support/helm.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import { waitUntil } from '../support/sidecar.ts';
 
@@ -96,20 +96,13 @@ before(async () => {
 });
 
 test('fencing.enabled: only the pod that holds the Lease may write; a holder change moves that at once; no holder, nobody', async () => {
-  const { stdout } = await helm([
-    'template',
-    release,
-    chartDir,
-    '--namespace',
-    namespace,
+  const stdout = await renderTemplate(release, namespace, 'templates/fencing.yaml', [
     '--kube-version',
     '1.36.3',
     '--set',
     'fencing.enabled=true',
     '--set-json',
     `fencing.resources=${resources}`,
-    '-s',
-    'templates/fencing.yaml',
   ]);
   const file = join(testCluster().info.dir, `${namespace}-fencing.yaml`);
   await writeFile(file, stdout);

@@ -14,7 +14,7 @@ import {
   sidecarRules,
   testCluster,
 } from '../support/cluster.ts';
-import { chartDir, helm, parseManifest } from '../support/helm.ts';
+import { chartDir, helm, parseManifest, renderTemplate } from '../support/helm.ts';
 import { leasePath } from '../support/raw-api.ts';
 import { waitUntil } from '../support/sidecar.ts';
 
@@ -25,16 +25,7 @@ let manifest = '';
 before(async () => {
   await helm(['dependency', 'build', chartDir]);
   namespace = await createNamespace('flowschema');
-  const { stdout } = await helm([
-    'template',
-    'fs',
-    chartDir,
-    '--namespace',
-    namespace,
-    '-s',
-    'templates/flowschema.yaml',
-  ]);
-  manifest = stdout;
+  manifest = await renderTemplate('fs', namespace, 'templates/flowschema.yaml');
   await createServiceAccount(namespace, 'fs-leasehold', sidecarRules('fs-leasehold'));
   token = await serviceAccountToken(namespace, 'fs-leasehold');
 });

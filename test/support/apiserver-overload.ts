@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch } from 'undici';
 import { sidecarRules } from './cluster.ts';
-import { chartDir, helm, parseManifest } from './helm.ts';
+import { chartDir, helm, parseManifest, renderTemplate } from './helm.ts';
 import { LeaseRecorder } from './lease-recorder.ts';
 import { PrivateCluster } from './private-cluster.ts';
 import { leasePath, rawApi } from './raw-api.ts';
@@ -64,15 +64,7 @@ export class OverloadedCluster {
 
   static async start(timings: Record<string, string>): Promise<OverloadedCluster> {
     await helm(['dependency', 'build', chartDir]);
-    const { stdout } = await helm([
-      'template',
-      release,
-      chartDir,
-      '--namespace',
-      namespace,
-      '-s',
-      'templates/flowschema.yaml',
-    ]);
+    const stdout = await renderTemplate(release, namespace, 'templates/flowschema.yaml');
     const [flowSchema] = parseManifest(stdout);
     const serviceAccount = flowSchema?.spec.rules[0].subjects[0].serviceAccount.name as string;
     const cluster = await PrivateCluster.start(namespace, sidecarRules(serviceAccount), serviceAccount, [

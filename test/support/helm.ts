@@ -46,6 +46,26 @@ export async function render(values: Record<string, string> = {}, chart = chartD
   return parseManifest(stdout);
 }
 
+/** One template of the app chart as a release `release` in `namespace` renders it (`args`: more flags). */
+export async function renderTemplate(
+  release: string,
+  namespace: string,
+  template: string,
+  args: string[] = [],
+): Promise<string> {
+  const { stdout } = await helm([
+    'template',
+    release,
+    chartDir,
+    '--namespace',
+    namespace,
+    ...args,
+    '-s',
+    template,
+  ]);
+  return stdout;
+}
+
 /** A multi-document manifest, parsed into objects (empty documents dropped). */
 export function parseManifest(manifest: string): K8sObject[] {
   return parseAllDocuments(manifest)
