@@ -125,8 +125,9 @@ export function planBalance(
   const ours = views.flatMap((view, shard) =>
     view.preferredHolder === identity && !view.leading ? [shard] : [],
   );
-  const asking = ours.some((shard) => standing(views[shard] as LeaseView));
-  const withdraw = ours.find((shard) => !standing(views[shard] as LeaseView));
+  const stands = ours.filter((shard) => standing(views[shard] as LeaseView));
+  const asking = stands.length > 0;
+  const withdraw = ours.find((shard) => !stands.includes(shard));
   // Below the floor: ask anyone above the floor. At the floor but below the ceiling: ask anyone above the
   // ceiling — without this, 4 / 2 / 2 of 8 shards would stand for ever (nobody below the floor asks).
   const above = mine.length < fairMin ? fairMin : mine.length < fairMax ? fairMax : undefined;
@@ -139,9 +140,8 @@ export function planBalance(
     }
     askFor = busiest?.find((shard) => (views[shard] as LeaseView).preferredHolder === undefined);
   }
-  for (const shard of ours)
-    if (standing(views[shard] as LeaseView))
-      nextChangeAt = Math.min(nextChangeAt, (views[shard] as LeaseView).preferenceSince + leaseDurationMs);
+  for (const shard of stands)
+    nextChangeAt = Math.min(nextChangeAt, (views[shard] as LeaseView).preferenceSince + leaseDurationMs);
   return {
     live,
     fairMin,
