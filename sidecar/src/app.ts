@@ -54,19 +54,6 @@ export interface AppOptions {
 }
 
 // Paths and their methods, so a wrong method gets 405 with Allow instead of 404.
-const singleLeaseRoutes: Record<string, HTTPMethods[]> = {
-  '/leader': ['GET'],
-  '/is-leader': ['GET'],
-  '/leader/watch': ['GET'],
-  '/leader/resign': ['POST'],
-  '/leader/activity': ['POST'],
-};
-const shardRoutesByPath: Record<string, HTTPMethods[]> = {
-  '/shards': ['GET'],
-  '/shards/resign': ['POST'],
-  '/shards/watch': ['GET'],
-};
-
 const routeMethods: Record<string, string[]> = {
   '/leader': ['GET', 'HEAD'],
   '/is-leader': ['GET', 'HEAD'],
@@ -82,6 +69,18 @@ const routeMethods: Record<string, string[]> = {
 };
 
 const probePaths = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** The routes of `routeMethods` whose path `matches`, with their methods (HEAD comes with GET). */
+const routesWhere = (matches: (path: string) => boolean): Record<string, HTTPMethods[]> =>
+  Object.fromEntries(
+    Object.entries(routeMethods)
+      .filter(([path]) => matches(path))
+      .map(([path, methods]) => [path, methods.filter((m) => m !== 'HEAD') as HTTPMethods[]]),
+  );
+const singleLeaseRoutes = routesWhere(
+  (p) => p === '/leader' || p === '/is-leader' || p.startsWith('/leader/'),
+);
+const shardRoutesByPath = routesWhere((p) => p === '/shards' || p.startsWith('/shards/'));
 
 // Client errors fastify raises itself keep their status, with a code of ours.
 const clientErrorCodes: Record<number, ErrorCode> = {
