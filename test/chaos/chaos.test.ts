@@ -240,7 +240,13 @@ test('sidecar killed while its app lives: the app fails closed, another replica 
 test('Lease edited to a foreign holder, then deleted: one leader again, epochs move on', async (t) => {
   await chaos(t, async ({ env, leader }) => {
     const target = env.controlPlane.info;
-    const before = (await (await leader()).sidecar.leader()).epoch ?? -1;
+    // Only an answer that says "leader" carries the leader's epoch: one read just after a demotion
+    // names the Lease's current record (the intruder's, say), which is not a term of ours.
+    const leaderEpoch = async (): Promise<number | undefined> => {
+      const answer = await (await leader(leaseDurationMs * 3)).sidecar.leader();
+      return answer.isLeader ? (answer.epoch ?? -1) : undefined;
+    };
+    const before = await waitUntil('the epoch of the leader', leaderEpoch, leaseDurationMs, 20);
     // The leader renews between our read and our write now and then (409): read again until it lands.
     await waitUntil(
       'the intruder written',
@@ -261,8 +267,8 @@ test('Lease edited to a foreign holder, then deleted: one leader again, epochs m
     const after = await waitUntil(
       "a term after the intruder's",
       async () => {
-        const epoch = (await (await leader(leaseDurationMs * 3)).sidecar.leader()).epoch ?? -1;
-        return epoch !== before ? epoch : undefined;
+        const epoch = await leaderEpoch();
+        return epoch !== undefined && epoch !== before ? epoch : undefined;
       },
       leaseDurationMs * 3,
       20,
