@@ -61,34 +61,37 @@ export class SidecarClient {
     return answer as LeaderAnswer;
   }
 
-  /** GET /shards: every shard's answer, each "held" one a session-less promise. */
-  async shards(): Promise<ShardsAnswer> {
-    const body = (await this.#json('GET', '/shards')) as Partial<ShardsAnswer>;
-    const valid =
-      Number.isInteger(body.count) &&
-      Array.isArray(body.shards) &&
-      body.shards.length === body.count &&
-      body.shards.every(
-        (s, i) => s.shard === i && typeof s.isLeader === 'boolean' && typeof s.validForMs === 'number',
-      );
-    if (!valid) throw new GateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
-    return body as ShardsAnswer;
+  /** GET /shards: every shard's answer, each "held" one a promise (to `session` when given). */
+  async shards(session?: string): Promise<ShardsAnswer> {
+    const path = session ? `/shards?session=${encodeURIComponent(session)}` : '/shards';
+    return checkShards(await this.#json('GET', path));
   }
 
   async activity(session: string, active: boolean): Promise<void> {
     await this.#json('POST', '/leader/activity', { session, active });
   }
 
+  async shardActivity(session: string, shard: number, active: boolean): Promise<void> {
+    await this.#json('POST', '/shards/activity', { session, shard, active });
+  }
+
   /** Reads `/leader/watch?gate=true&session=…` until the signal aborts or the stream ends. */
-  async stream(session: string, signal: AbortSignal, onEvent: (event: StreamEvent) => void): Promise<void> {
+  stream(session: string, signal: AbortSignal, onEvent: (event: StreamEvent) => void): Promise<void> {
+    return this.#events(`/leader/watch?gate=true&session=${encodeURIComponent(session)}`, signal, onEvent);
+  }
+
+  /** Reads `/shards/watch?gate=true&session=…` until the signal aborts or the stream ends. */
+  shardStream(session: string, signal: AbortSignal, onEvent: (event: StreamEvent) => void): Promise<void> {
+    return this.#events(`/shards/watch?gate=true&session=${encodeURIComponent(session)}`, signal, onEvent);
+  }
+
+  close(): Promise<void> {
+    return this.#pool.destroy();
+  }
+
+  async #events(path: string, signal: AbortSignal, onEvent: (event: StreamEvent) => void): Promise<void> {
     const response = await this.#pool
-      .request({
-        method: 'GET',
-        path: `/leader/watch?gate=true&session=${encodeURIComponent(session)}`,
-        signal,
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: 0,
-      })
+      .request({ method: 'GET', path, signal, headersTimeout: this.#timeoutMs, bodyTimeout: 0 })
       .catch((err) => {
         throw new GateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', 'watch', { cause: err });
       });
@@ -113,10 +116,6 @@ export class SidecarClient {
       if (!signal.aborted)
         throw new GateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', 'watch broke', { cause: err });
     }
-  }
-
-  close(): Promise<void> {
-    return this.#pool.destroy();
   }
 
   async #json(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
@@ -146,4 +145,18 @@ export class SidecarClient {
       throw new GateError('LEASEHOLD_GATE_SIDECAR_UNREACHABLE', `${method} ${path}`, { cause: err });
     }
   }
+}
+
+/** A /shards answer (or `shards` event) as the gate relies on it: every shard, in order, with its answer. */
+export function checkShards(value: unknown): ShardsAnswer {
+  const body = value as Partial<ShardsAnswer>;
+  const valid =
+    Number.isInteger(body.count) &&
+    Array.isArray(body.shards) &&
+    body.shards.length === body.count &&
+    body.shards.every(
+      (s, i) => s.shard === i && typeof s.isLeader === 'boolean' && typeof s.validForMs === 'number',
+    );
+  if (!valid) throw new GateError('LEASEHOLD_GATE_BAD_RESPONSE', JSON.stringify(body).slice(0, 200));
+  return body as ShardsAnswer;
 }

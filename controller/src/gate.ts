@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { ActivityReport } from './activity.ts';
 import {
   type AnswerOrder,
   acknowledged,
@@ -79,14 +80,10 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   /** A stream is open: losses and gains are pushed as they happen. */
   #streamUp = false;
   #terms = 0;
-  /** The activity the sidecar last confirmed for our session. */
-  #reported: boolean | undefined;
-  /** An answer granted leadership since the sidecar last confirmed us idle: we hold promises. */
-  #holdsPromises = false;
+  /** Whether our leader work runs, as told to the sidecar. */
+  readonly #activity: ActivityReport;
   /** Polls on their way: each may carry a promise the sidecar has already recorded for our session. */
   readonly #asking = new Set<Promise<LeaderAnswer>>();
-  #reporting: Promise<void> | undefined;
-  #reportAgain = false;
   #closed = false;
   #pollTimer: GateTimer | undefined;
   #deadlineTimer: GateTimer | undefined;
@@ -110,6 +107,22 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     this.#onError = options.onError ?? (() => {});
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
+    this.#activity = new ActivityReport({
+      send: (active) => this.#client.activity(this.#session, active),
+      wantActive: () => !this.#closed && this.#terms > 0,
+      closed: () => this.#closed,
+      givingBack: () => {
+        this.#order = acknowledging(this.#order);
+        this.#setDeadline(0);
+      },
+      confirmedIdle: () => {
+        this.#order = acknowledged(this.#order, this.#clock.now());
+        if (!this.#closed) void this.#refresh();
+      },
+      onError: this.#onError,
+      sleep: (ms) => this.#sleep(ms),
+      random: this.#random,
+    });
     this.setMaxListeners(0);
     void this.#streamLoop();
   }
@@ -169,11 +182,11 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
       onError: this.#onError,
       started: () => {
         this.#terms++;
-        this.#report();
+        this.#activity.report();
       },
       stopped: () => {
         this.#terms--;
-        this.#report();
+        this.#activity.report();
       },
     };
     await runTerms(termSource, fn, (term) => term, options.signal);
@@ -189,8 +202,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     // An answer still on its way may promise leadership to our session: let it land (bounded by the
     // request timeout), then give back whatever we hold, so that a hand-over need not wait it out.
     await Promise.allSettled([...this.#asking]);
-    if (this.#sessionOpen) this.#report();
-    await this.#reporting;
+    if (this.#sessionOpen) this.#activity.report();
+    await this.#activity.pending;
     this.#streamController.abort();
     await this.#client.close();
   }
@@ -205,7 +218,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     try {
       const answer = await asking;
       // The sidecar keeps what it promised our session, whether or not we act on the answer.
-      if (answer.isLeader) this.#holdsPromises = true;
+      if (answer.isLeader) this.#activity.holdsPromises = true;
       if (this.#closed) return;
       const admitted = admit(this.#order, sentAt, answer);
       if (!admitted) return;
@@ -277,7 +290,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
             this.#sessionOpen = true;
             this.#streamUp = true;
             // The sidecar may have restarted: say again what we are doing.
-            if (this.#reported !== false || this.#terms > 0) this.#report();
+            if (this.#activity.worthRepeating) this.#activity.report();
             void this.#refresh();
             this.#schedulePoll();
             return;
@@ -307,63 +320,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     }
   }
 
-  // ---- activity ---------------------------------------------------------------------------------
-
-  /**
-   * Tells the sidecar whether leader work runs (any term), until it confirms; failures are retried and
-   * every `hello` sends it again. Going idle gives back every promise the session holds, so from that
-   * moment this gate trusts no answer until the sidecar has confirmed.
-   */
-  #report(): void {
-    if (!this.#wantActive()) {
-      if (this.#closed && this.#reported === false && !this.#holdsPromises && !this.#reporting) return;
-      this.#order = acknowledging(this.#order);
-      this.#setDeadline(0);
-    }
-    if (this.#reporting) {
-      this.#reportAgain = true;
-      return;
-    }
-    this.#reporting = (async () => {
-      let failures = 0;
-      do {
-        this.#reportAgain = false;
-        const active = this.#wantActive();
-        try {
-          await this.#client.activity(this.#session, active);
-          this.#confirmed(active);
-        } catch (err) {
-          if (err instanceof GateError && err.code === 'LEASEHOLD_GATE_SESSION_UNKNOWN') {
-            // The sidecar holds nothing for a session it does not know; the next hello reports again.
-            this.#confirmed(false);
-            continue;
-          }
-          this.#onError(err);
-          if (this.#closed) break;
-          this.#reportAgain = true;
-          await this.#sleep(retryDelayMs(++failures, this.#random));
-        }
-      } while (this.#reportAgain);
-    })().finally(() => {
-      this.#reporting = undefined;
-    });
-  }
-
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.#clock.setTimeout(resolve, ms));
-  }
-
-  #wantActive(): boolean {
-    return !this.#closed && this.#terms > 0;
-  }
-
-  #confirmed(active: boolean): void {
-    this.#reported = active;
-    if (!active && !this.#wantActive()) {
-      this.#holdsPromises = false;
-      this.#order = acknowledged(this.#order, this.#clock.now());
-      if (!this.#closed) void this.#refresh();
-    }
   }
 }
 

@@ -12,14 +12,8 @@ import { retryDelayMs } from '../src/retry.ts';
 const delayMs = (failures: number) => retryDelayMs(failures, () => 1);
 
 import { advanceBy, advanceUntil, FakeClock } from './support/fake-clock.ts';
-import { gateFor, sidecar, until } from './support/scripted-sidecar.ts';
+import { gateFor, sidecar, until, untilAborted } from './support/scripted-sidecar.ts';
 
-/** A term's work that runs until its signal aborts. */
-const untilAborted = ({ signal }: { signal: AbortSignal }) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve());
-  });
 const codes = (errors: unknown[]) => errors.map((e) => (e as GateError).code);
 
 test('before any answer the gate says nothing: not leader, no epoch, no names', async (t) => {

@@ -62,6 +62,7 @@ const routeMethods: Record<string, string[]> = {
   '/leader/activity': ['POST'],
   '/shards': ['GET', 'HEAD'],
   '/shards/resign': ['POST'],
+  '/shards/activity': ['POST'],
   '/shards/watch': ['GET', 'HEAD'],
   '/healthz': ['GET', 'HEAD'],
   '/readyz': ['GET', 'HEAD'],

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1PolicyRule } from '@kubernetes/client-node';
+import { createShardGate } from '@leasehold/controller';
 import { addWindow, nowNs, overlaps, type Window } from '../support/acting-windows.ts';
 import {
   createNamespace,
@@ -316,6 +317,49 @@ test('GET /shards/watch: hello, then the shards now and on every change, held on
   assert.deepEqual(last.mine, [0, 2, 3, 4, 5], 'the resigned shard is no longer held');
   assert.equal(last.shards[1].streamDeadlineMs, 0);
   assert.ok(receivedAt - openedAt < leaseDurationMs, 'the change was pushed, not found at expiry');
+});
+
+test("a shard gate's session: a shard's hand-over waits for the app's work on it, not for its promise; other shards keep theirs", async (t) => {
+  const group = await shardGroup(t, 'sessions');
+  const sidecar = await group.add('replica-0');
+  await waitUntil('replica-0 holding every shard', async () => group.balanced(1, 0), leaseDurationMs);
+  const gate = createShardGate({ url: sidecar.url, shards: shardCount });
+  t.after(() => gate.close());
+  const windDownMs = 300;
+  const stopped: number[] = [];
+  const loops = [1, 2].map((shard) =>
+    gate.runWhileOwning(shard, async ({ signal }) => {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      await sleep(windDownMs); // work that takes a while to wind down after its signal
+      stopped[shard] = performance.now();
+    }),
+  );
+  await waitUntil(
+    'the gate owning shards 1 and 2',
+    async () => (gate.ownsShard(1) && gate.ownsShard(2)) || undefined,
+    leaseDurationMs,
+  );
+  const promisedMs = gate.current()[1]?.validForMs ?? 0;
+  const askedAt = performance.now();
+  const resigned = await fetch(`${sidecar.url}/shards/resign?shard=1&pauseSeconds=5`, { method: 'POST' });
+  const releasedAt = performance.now();
+  assert.equal(resigned.status, 202);
+  assert.ok(
+    stopped[1] !== undefined && releasedAt >= stopped[1],
+    'released only once the work on shard 1 had stopped',
+  );
+  assert.ok(
+    releasedAt - askedAt < promisedMs,
+    `released ${Math.round(releasedAt - askedAt)} ms after asking, before the ${promisedMs} ms promised ran out`,
+  );
+  // More than any session-less client gets (SESSIONLESS_VALIDITY_SECONDS, 0.5 s by default).
+  assert.ok(promisedMs > 500, `a session's promise: ${promisedMs} ms`);
+  const lease = group.recorders[1]?.events.at(-1);
+  assert.equal(lease?.holderIdentity, '', 'shard 1 released');
+  assert.equal(gate.ownsShard(2), true, 'shard 2 untouched');
+  assert.equal(stopped[2], undefined);
+  await gate.close();
+  await Promise.all(loops);
 });
 
 test('another shard count: the newcomer takes nothing and is not ready while the old count holds; then it takes over', async (t) => {

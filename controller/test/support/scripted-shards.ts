@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { type AppOptions, buildApp, PromiseLedger } from '@leasehold/sidecar';
 import { Registry } from 'prom-client';
 import { createShardGate, type ShardGate, type ShardGateOptions } from '../../src/index.ts';
-import { ScriptedSource } from './scripted-sidecar.ts';
+import { instrument, ScriptedSource } from './scripted-sidecar.ts';
 
 const clock = {
   now: () => performance.now(),
@@ -45,7 +45,7 @@ class ScriptedShards extends EventEmitter<{ change: [] }> {
   }
 }
 
-/** `count` scripted shards behind the sidecar's API; `faults.status` answers GET /shards with that status. */
+/** `count` scripted shards behind the sidecar's API, instrumented as the leader tests' sidecar is. */
 export async function shardedSidecar(count: number) {
   const set = new ScriptedShards(count);
   const { app } = await buildApp({
@@ -56,18 +56,18 @@ export async function shardedSidecar(count: number) {
     heartbeatMs: 200,
     shards: set as unknown as AppOptions['shards'],
   });
-  const faults = { status: 0 };
-  let asks = 0;
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/shards')) return;
-    asks++;
-    if (faults.status > 0)
-      return reply.code(faults.status).send({ code: 'LEASEHOLD_TEST_FAULT', message: 'injected' });
-  });
+  const probe = instrument(app, { get: '/shards', watch: '/shards/watch', activity: '/shards/activity' });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   const shard = (index: number): ScriptedSource => (set.shards[index] as { elector: ScriptedSource }).elector;
-  return { app, url, shard, faults, asks: () => asks, ledgerOf: (i: number) => set.shards[i]?.ledger };
+  return {
+    app,
+    url,
+    shard,
+    ...probe,
+    asks: () => probe.count('GET /shards'),
+    ledgerOf: (i: number) => set.shards[i]?.ledger as PromiseLedger,
+  };
 }
 
 export function shardGateFor(
@@ -75,7 +75,8 @@ export function shardGateFor(
   t: { after(fn: () => Promise<void>): void },
   options: ShardGateOptions = {},
 ): ShardGate {
-  const gate = createShardGate({ url, ...options });
+  // The top of each jitter range, as gateFor: tests name exact retry delays.
+  const gate = createShardGate({ url, random: () => 1, ...options });
   t.after(() => gate.close());
   return gate;
 }

@@ -58,6 +58,24 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
     lease: 'ns/l',
     heartbeatMs: 200,
   });
+  const probe = instrument(app, { get: '/leader', watch: '/leader/watch', activity: '/leader/activity' });
+  await app.listen({ host: '127.0.0.1', port });
+  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  return { source, app, url, ledger, ...probe };
+}
+
+/** The paths of one mode's routes that `instrument` watches. */
+export interface ProbedPaths {
+  get: string;
+  watch: string;
+  activity: string;
+}
+
+/**
+ * Records the requests a test sidecar gets and injects faults into them: `count('GET /leader')`,
+ * `settled()` (every request answered), `dropStreams()`, and `faults` for the mode's paths.
+ */
+export function instrument(app: Awaited<ReturnType<typeof buildApp>>['app'], paths: ProbedPaths) {
   const requests: string[] = [];
   /** When each request arrived (performance.now()), in the same order as `requests`. */
   const arrivals: number[] = [];
@@ -76,23 +94,23 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
     const path = request.url.split('?')[0];
     requests.push(`${request.method} ${path}`);
     arrivals.push(performance.now());
-    if (path !== '/leader/watch') reply.raw.once('close', () => answered++);
-    if (path === '/leader/watch' && faults.watchStatus > 0)
+    if (path !== paths.watch) reply.raw.once('close', () => answered++);
+    if (path === paths.watch && faults.watchStatus > 0)
       return reply.code(faults.watchStatus).send({ code: 'LEASEHOLD_TEST_FAULT', message: 'injected' });
-    if (path === '/leader/watch') {
+    if (path === paths.watch) {
       watchSockets.add(request.raw.socket);
       request.raw.socket.once('close', () => watchSockets.delete(request.raw.socket));
     }
-    if (request.method === 'GET' && path === '/leader' && faults.getStatus > 0) {
+    if (request.method === 'GET' && path === paths.get && faults.getStatus > 0) {
       return reply.code(faults.getStatus).send({ code: 'LEASEHOLD_TEST_FAULT', message: 'injected' });
     }
-    const refusal = path === '/leader/activity' ? faults.activity.shift() : undefined;
+    const refusal = path === paths.activity ? faults.activity.shift() : undefined;
     if (refusal) return reply.code(refusal.status).send({ code: refusal.code, message: 'injected' });
   });
   /** Requests (streams aside) that are done: answered, or cut off by the client. */
   let answered = 0;
   app.addHook('onSend', async (request) => {
-    if (faults.getMs > 0 && request.url.startsWith('/leader?')) await sleep(faults.getMs);
+    if (faults.getMs > 0 && request.url.startsWith(`${paths.get}?`)) await sleep(faults.getMs);
   });
   /** Drops every open stream, as a broken connection would: the gate must reconnect and say hello. */
   const dropStreams = (): void => {
@@ -104,15 +122,20 @@ export async function sidecar(port = 0, source = new ScriptedSource()) {
    * the answers in: what the gate was going to do with them, it has done.
    */
   const settled = async (): Promise<void> => {
-    await until(() => answered === requests.filter((r) => r !== 'GET /leader/watch').length);
+    await until(() => answered === requests.filter((r) => r !== `GET ${paths.watch}`).length);
     for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
   };
   /** The arrival times of the requests that are `what`. */
   const arrivedAt = (what: string): number[] => arrivals.filter((_, i) => requests[i] === what);
-  await app.listen({ host: '127.0.0.1', port });
-  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  return { source, app, url, ledger, requests, faults, dropStreams, count, arrivedAt, settled };
+  return { requests, faults, dropStreams, count, arrivedAt, settled };
 }
+
+/** A term's work that runs until its signal aborts. */
+export const untilAborted = ({ signal }: { signal: AbortSignal }) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve());
+  });
 
 export async function until(condition: () => boolean, timeoutMs = 3_000): Promise<number> {
   const start = performance.now();

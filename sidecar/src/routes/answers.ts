@@ -22,9 +22,11 @@ export interface Answering {
  */
 export function answer(context: Answering, session?: string): { body: LeaderBody; deadline: number } {
   const snapshot = context.source.snapshot();
-  const cap = session === undefined ? context.sessionlessValidityMs : Number.POSITIVE_INFINITY;
+  // Only a session the ledger knows can give its promises back: anyone else gets the session-less cap.
+  const inSession = session !== undefined && context.ledger.has(session);
+  const cap = inSession ? Number.POSITIVE_INFINITY : context.sessionlessValidityMs;
   const validForMs = snapshot.isLeader ? Math.min(snapshot.validForMs, cap) : 0;
   const deadline = context.clock.now() + validForMs;
-  context.ledger.promise(deadline, session); // a deadline of now promises nothing
+  context.ledger.promise(deadline, inSession ? session : undefined); // a deadline of now promises nothing
   return { body: leaderBody({ ...snapshot, validForMs }, context.lease), deadline };
 }

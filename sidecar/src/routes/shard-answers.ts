@@ -41,14 +41,21 @@ export const shardsBodySchema = {
   },
 } as const;
 
+/** Whether every shard's ledger knows gate session `id` (a session is opened in all of them at once). */
+export function shardSessionKnown(set: ShardSet, id: string): boolean {
+  return set.shards.every((s) => s.ledger.has(id));
+}
+
 /**
  * Every shard's answer (or only `only`'s), each "held" one a promise entered in that shard's ledger in
- * the instant it is computed, with the session-less cap; `deadlines[i]` is when item i's promise ends.
+ * the instant it is computed: to `session` for the shard's full validity (kept until the session reports
+ * that shard idle), else with the session-less cap. `deadlines[i]` is when item i's promise ends.
  */
 export function shardAnswers(
   set: ShardSet,
   options: ShardAnswering,
   only?: number,
+  session?: string,
 ): { body: ShardsBody; deadlines: number[] } {
   const plan = set.plan();
   const deadlines: number[] = [];
@@ -62,7 +69,7 @@ export function shardAnswers(
       lease: `${options.namespace}/${s.leaseName}`,
       sessionlessValidityMs: options.sessionlessValidityMs,
     };
-    const { body, deadline } = answer(context);
+    const { body, deadline } = answer(context, session);
     items.push({ shard: s.index, ...body });
     deadlines.push(deadline);
   }
