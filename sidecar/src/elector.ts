@@ -7,6 +7,7 @@ import type { ElectionSnapshot, LeaseView, Role } from './election-state.ts';
 import { type ElectorHooks, noHooks } from './elector-hooks.ts';
 import { KubernetesApiError, LeaseholdError } from './errors.ts';
 import type { LeaseApi } from './kube/lease-api.ts';
+import { type LeaseStrategy, oneLeaseStrategy } from './lease/lease-strategy.ts';
 import { formatMicroTime } from './lease/micro-time.ts';
 import {
   afterRenew,
@@ -24,7 +25,7 @@ import {
   takeoverAt,
   validityMs,
 } from './lease/protocol.ts';
-import { type RawLease, readRecord, withSpec } from './lease/record.ts';
+import { type RawLease, withSpec } from './lease/record.ts';
 import { LeaseWatcher } from './lease/watcher.ts';
 
 export type ElectorConfig = Pick<
@@ -62,9 +63,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
   readonly #errorLog: LogThrottle;
   readonly #state: ElectorState;
   readonly #random: () => number;
-  readonly #yieldToPreferred: boolean;
-  readonly #preferenceAnnotation: string | undefined;
-  readonly #acquireAnnotations: Readonly<Record<string, string>>;
+  readonly #strategy: LeaseStrategy;
   // Stryker disable next-line StringLiteral: equivalent, #publish() sets the role before anyone reads it
   #role: Role = 'starting';
   #version = 0;
@@ -89,18 +88,8 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     hooks?: Partial<ElectorHooks>;
     /** The jitter of retry delays (tests fix it). */
     random?: () => number;
-    /**
-     * Resign when the Lease names another preferred holder (default). A shard set decides that itself,
-     * as only it knows whether giving the shard away keeps this replica at its fair share.
-     */
-    yieldToPreferred?: boolean;
-    /**
-     * Read the preferred holder from this annotation instead of spec.preferredHolder (which the apiserver
-     * drops unless its CoordinatedLeaderElection gate is on); an acquisition removes it.
-     */
-    preferenceAnnotation?: string;
-    /** Annotations written with every acquisition and creation of the Lease (a shard set's count). */
-    acquireAnnotations?: Record<string, string>;
+    /** What this kind of Lease decides beyond the protocol (preference, annotations). Default: one Lease. */
+    strategy?: LeaseStrategy;
   }) {
     super();
     this.#config = options.config;
@@ -110,9 +99,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     this.#hooks = { ...noHooks, ...options.hooks };
     this.#errorLog = new LogThrottle(30_000, () => this.#clock.now());
     this.#random = options.random ?? Math.random;
-    this.#yieldToPreferred = options.yieldToPreferred ?? true;
-    this.#preferenceAnnotation = options.preferenceAnnotation;
-    this.#acquireAnnotations = options.acquireAnnotations ?? {};
+    this.#strategy = options.strategy ?? oneLeaseStrategy;
     this.#state = {
       identity: options.config.identity,
       leaseDurationSeconds: options.config.leaseDurationSeconds,
@@ -331,7 +318,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     try {
       if (create) {
         const { leaseName: name, namespace } = this.#config;
-        const annotations = this.#acquireAnnotations;
+        const annotations = this.#strategy.acquiredAnnotations({});
         const lease = {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
@@ -360,15 +347,10 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     }
   }
 
-  /**
-   * An acquisition settles the preference annotation, as it settles spec.preferredHolder, and writes the
-   * acquisition annotations.
-   */
+  /** The Lease an acquisition writes: its annotations as the strategy has them. */
   #settled(lease: RawLease): RawLease {
     const annotations = (lease.metadata?.annotations ?? {}) as Record<string, string>;
-    const key = this.#preferenceAnnotation;
-    const kept = Object.fromEntries(Object.entries(annotations).filter(([name]) => name !== key));
-    const next = { ...kept, ...this.#acquireAnnotations };
+    const next = this.#strategy.acquiredAnnotations(annotations);
     if (Object.keys(next).length === 0 && lease.metadata?.annotations === undefined) return lease;
     return { ...lease, metadata: { ...lease.metadata, annotations: next } };
   }
@@ -397,10 +379,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
   }
 
   #preferredIn(lease: RawLease | undefined): string | undefined {
-    if (this.#preferenceAnnotation === undefined)
-      return lease ? readRecord(lease).preferredHolder : undefined;
-    const annotations = (lease?.metadata?.annotations ?? {}) as Record<string, string>;
-    return annotations[this.#preferenceAnnotation] || undefined;
+    return this.#strategy.preferredIn(lease);
   }
 
   #holdsLease(): boolean {
@@ -481,7 +460,7 @@ export class Elector extends EventEmitter<{ change: [ElectionSnapshot]; observed
     }
     const leading = this.#state.leading;
     const verdict = leading ? leaderVerdict(leading, next, this.#config.identity) : undefined;
-    if (verdict === 'preferred-holder' && this.#yieldToPreferred) {
+    if (verdict === 'preferred-holder' && this.#strategy.yieldsToPreferred) {
       // Stryker disable next-line StringLiteral,ObjectLiteral,ConditionalExpression,EqualityOperator,OptionalChaining,ArithmeticOperator,CallExpression: log output, not behaviour
       this.#log.info({ preferredHolder: record?.preferredHolder }, 'lease prefers another holder; resigning');
       void this.#letGo('preferred-holder', this.#state.timings.leaseDurationMs);

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LeaseView } from '../src/election-state.ts';
-import { planBalance, shardCountAnnotation } from '../src/shards/balance.ts';
+import { planBalance } from '../src/shards/balance.ts';
+import { shardCountAnnotation } from '../src/shards/shard-strategy.ts';
 
 const RP = 2_000;
 const LD = 15_000;

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LeaseView } from '../src/election-state.ts';
-import { planBalance as plan, shardCountAnnotation } from '../src/shards/balance.ts';
+import { planBalance as plan } from '../src/shards/balance.ts';
+import { shardCountAnnotation } from '../src/shards/shard-strategy.ts';
 
 /** Plans over `views`, each shard held by another replica annotated with its count (N unless it says). */
 function planBalance(

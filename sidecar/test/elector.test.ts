@@ -5,6 +5,12 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { Elector, type ElectorConfig } from '../src/elector.ts';
 import type { ElectorHooks } from '../src/elector-hooks.ts';
+import { oneLeaseStrategy } from '../src/lease/lease-strategy.ts';
+import {
+  preferredHolderAnnotation,
+  shardCountAnnotation,
+  shardLeaseStrategy,
+} from '../src/shards/shard-strategy.ts';
 import {
   capturingLogger,
   electorConfig,
@@ -452,12 +458,8 @@ test('held off: a free Lease is left alone until the hold-off is lifted, then ta
   assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
 });
 
-test('view(): holder, expiry of another holder, preference from the annotation; an acquisition settles it', async (t) => {
-  const { clock, api, elector } = electorWith(t, {
-    yieldToPreferred: false,
-    preferenceAnnotation: 'example.io/preferred',
-    acquireAnnotations: { 'example.io/count': '3' },
-  });
+test('view() with the shard strategy: holder, expiry of another holder, preference from the annotation; an acquisition settles it', async (t) => {
+  const { clock, api, elector } = electorWith(t, { strategy: shardLeaseStrategy(3) });
   const observed: number[] = [];
   elector.on('observed', () => observed.push(clock.nowMs));
   assert.deepEqual(elector.view(), {
@@ -487,7 +489,7 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
   // Only the annotation changes: the record is the same, yet the change is announced.
   const announced = observed.length;
   await clock.advance(1_000);
-  api.externalAnnotate({ 'example.io/preferred': 'me_1' });
+  api.externalAnnotate({ [preferredHolderAnnotation]: 'me_1' });
   await clock.advance(0);
   assert.equal(elector.view().preferredHolder, 'me_1');
   assert.equal(elector.view().changedAt, 1_000, 'the record itself did not change');
@@ -499,41 +501,41 @@ test('view(): holder, expiry of another holder, preference from the annotation; 
   await clock.advance(0);
   assert.equal(observed.length, announced + 1);
   assert.equal(elector.view().preferenceSince, 2_000, 'another annotation is not a new preference');
-  api.externalAnnotate({ 'example.io/preferred': '' });
+  api.externalAnnotate({ [preferredHolderAnnotation]: '' });
   await clock.advance(0);
   assert.equal(elector.view().preferredHolder, undefined);
-  api.externalAnnotate({ 'example.io/preferred': 'me_1' });
+  api.externalAnnotate({ [preferredHolderAnnotation]: 'me_1' });
   await clock.advance(0);
   elector.holdOff(Number.NEGATIVE_INFINITY);
   await clock.advance(14_000);
   assert.equal(elector.isLeader(), true);
   const annotations = (api.lease?.metadata?.annotations ?? {}) as Record<string, string>;
-  assert.equal(annotations['example.io/preferred'], undefined, 'settled by the acquisition');
-  assert.equal(annotations['example.io/count'], '3', 'written by the acquisition');
+  assert.equal(annotations[preferredHolderAnnotation], undefined, 'settled by the acquisition');
+  assert.equal(annotations[shardCountAnnotation], '3', 'written by the acquisition');
   assert.equal(annotations['example.io/other'], 'x', 'other annotations are kept');
   await clock.advance(2_000);
   const renewed = (api.lease?.metadata?.annotations ?? {}) as Record<string, string>;
-  assert.equal(renewed['example.io/count'], '3', 'kept by renewals');
+  assert.equal(renewed[shardCountAnnotation], '3', 'kept by renewals');
   assert.ok(api.writes.length >= 2);
   assert.equal(elector.view().leading, true);
   assert.equal(elector.view().expiresAt, Number.NEGATIVE_INFINITY, 'ours: no expiry to wait for');
 });
 
-test('acquireAnnotations: a Lease the elector creates carries them; without any, no annotations are written', async (t) => {
-  const annotations = { 'example.io/count': '5' };
-  const { clock, api, elector } = electorWith(t, { acquireAnnotations: annotations });
+test("a strategy's acquisition annotations: a Lease the elector creates carries them; one Lease's strategy writes none", async (t) => {
+  const annotations = { [shardCountAnnotation]: '5' };
+  const { clock, api, elector } = electorWith(t, { strategy: shardLeaseStrategy(5) });
   elector.start();
   await clock.advance(0);
   assert.equal(elector.isLeader(), true);
-  assert.deepEqual(api.lease?.metadata?.annotations, { 'example.io/count': '5' });
+  assert.deepEqual(api.lease?.metadata?.annotations, annotations);
   // Taken over from another holder whose Lease has no annotations: written by the update too.
-  const { api: api2, elector: taker } = electorWith(t, { acquireAnnotations: annotations }, clock);
+  const { api: api2, elector: taker } = electorWith(t, { strategy: shardLeaseStrategy(5) }, clock);
   api2.seed({ holderIdentity: 'other_2', leaseDurationSeconds: 1, leaseTransitions: 1 });
   taker.start();
   await clock.advance(2_000);
   assert.equal(taker.isLeader(), true);
-  assert.deepEqual(api2.lease?.metadata?.annotations, { 'example.io/count': '5' });
-  // Without acquireAnnotations nothing is added, neither by a creation nor by a takeover.
+  assert.deepEqual(api2.lease?.metadata?.annotations, annotations);
+  // One Lease's strategy adds nothing, neither by a creation nor by a takeover.
   const created = setup();
   t.after(() => stopElector(created.clock, created.elector));
   created.elector.start();
@@ -549,8 +551,10 @@ test('acquireAnnotations: a Lease the elector creates carries them; without any,
   assert.equal(plain.api.lease?.metadata?.annotations, undefined);
 });
 
-test('a preference for another replica with yieldToPreferred false: the leader keeps leading', async (t) => {
-  const { clock, api, elector } = electorWith(t, { yieldToPreferred: false });
+test('a preference for another replica with a strategy that does not yield: the leader keeps leading', async (t) => {
+  const { clock, api, elector } = electorWith(t, {
+    strategy: { ...oneLeaseStrategy, yieldsToPreferred: false },
+  });
   elector.start();
   await clock.advance(0);
   api.externalWrite({ preferredHolder: 'other_2' });
@@ -559,19 +563,15 @@ test('a preference for another replica with yieldToPreferred false: the leader k
   assert.equal(api.lease?.spec?.holderIdentity, 'me_1');
   assert.equal(elector.view().preferredHolder, 'other_2', 'read from the spec without an annotation');
   // Renewals keep a preference (an annotation here): only an acquisition settles it.
-  const { api: api2, elector: annotated } = electorWith(
-    t,
-    { yieldToPreferred: false, preferenceAnnotation: 'example.io/preferred' },
-    clock,
-  );
+  const { api: api2, elector: annotated } = electorWith(t, { strategy: shardLeaseStrategy(1) }, clock);
   annotated.start();
   await clock.advance(0);
-  api2.externalAnnotate({ 'example.io/preferred': 'other_2' });
+  api2.externalAnnotate({ [preferredHolderAnnotation]: 'other_2' });
   const writes = api2.writes.length;
   await clock.advance(6_000);
   assert.ok(api2.writes.length > writes, 'renewed meanwhile');
   const kept = (api2.lease?.metadata?.annotations ?? {}) as Record<string, string>;
-  assert.equal(kept['example.io/preferred'], 'other_2');
+  assert.equal(kept[preferredHolderAnnotation], 'other_2');
   assert.equal(annotated.isLeader(), true);
   assert.equal(annotated.view().preferredHolder, 'other_2');
 });

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import type { ElectorHooks } from '../src/elector-hooks.ts';
-import { shardCountAnnotation } from '../src/shards/balance.ts';
-import { preferredHolderAnnotation, ShardSet } from '../src/shards/shard-set.ts';
+import { ShardSet } from '../src/shards/shard-set.ts';
+import { preferredHolderAnnotation, shardCountAnnotation } from '../src/shards/shard-strategy.ts';
 import { electorConfig, ManualClock, MemoryLeaseApi, settle, silentLogger } from './fakes.ts';
 
 const config = { ...electorConfig, leaseName: 'ctl', shards: 4 };

@@ -4,10 +4,7 @@
  * This only decides which shards this replica reaches for, gives away, or asks for.
  */
 import type { LeaseView } from '../election-state.ts';
-
-/** Written on every shard Lease at acquisition: the shard count of the replica that holds it. */
-// Stryker disable next-line StringLiteral: the unit tests share the name; the integration tests check it
-export const shardCountAnnotation = 'leasehold.io/shards';
+import { shardCountAnnotation } from './shard-strategy.ts';
 
 export interface BalancePlan {
   /** Every replica known to be alive, this one included, sorted. */

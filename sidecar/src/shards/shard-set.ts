@@ -7,10 +7,8 @@ import type { HealthProblem, HealthSource } from '../health-source.ts';
 import type { LeaseApi } from '../kube/lease-api.ts';
 import { requestTimeoutMs } from '../lease/protocol.ts';
 import { PromiseLedger } from '../promise-ledger.ts';
-import { type BalancePlan, planBalance, shardCountAnnotation } from './balance.ts';
-
-/** Names the replica a shard's holder should hand it to (spec.preferredHolder needs an apiserver gate). */
-export const preferredHolderAnnotation = 'leasehold.io/preferred-holder';
+import { type BalancePlan, planBalance } from './balance.ts';
+import { preferredHolderAnnotation, shardLeaseStrategy } from './shard-strategy.ts';
 
 export interface Shard {
   index: number;
@@ -58,6 +56,7 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
     this.#log = options.logger;
     this.#apis = [];
     const shards: Shard[] = [];
+    const strategy = shardLeaseStrategy(options.config.shards);
     for (let index = 0; index < options.config.shards; index++) {
       const leaseName = `${options.config.leaseName}-${index}`;
       const api = options.apiFor(leaseName);
@@ -71,9 +70,7 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
         hooks: combineHooks(options.hooksFor?.(index, leaseName) ?? {}, {
           promisesKept: () => ledger.allKept(),
         }),
-        yieldToPreferred: false,
-        preferenceAnnotation: preferredHolderAnnotation,
-        acquireAnnotations: { [shardCountAnnotation]: String(options.config.shards) },
+        strategy,
       });
       elector.on('observed', () => this.#rebalanceSoon());
       elector.on('change', () => {
