@@ -10,6 +10,8 @@ import { rawApi } from '../support/raw-api.ts';
 import type { Replica } from '../support/replica.ts';
 import { waitBalanced } from '../support/shard-assignment.ts';
 import { difference, leaseRequestsByVerb } from './apiserver-metrics.ts';
+import { idleGateCost, shardHandovers } from './shard-handovers.ts';
+import { summarize } from './stats.ts';
 
 export interface ShardBenchOptions {
   shards: number;
@@ -74,6 +76,9 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
   }[] = [];
   const scaleUpMs: number[] = [];
   const scaleDownMs: number[] = [];
+  const handoverMs: number[] = [];
+  const handoverCount = options.quick ? 10 : 30;
+  let idle: Awaited<ReturnType<typeof idleGateCost>> | undefined;
   try {
     for (let replicas = 1; replicas <= 3; replicas++) {
       const startedAt = performance.now();
@@ -97,6 +102,14 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
       });
       log(`shards: ${JSON.stringify(throughput.at(-1))}`);
     }
+    // Graceful hand-overs and the idle gate's cost, without the change load (apps idle between changes).
+    stop.abort();
+    await load;
+    log(`shards: ${handoverCount} graceful shard hand-overs`);
+    handoverMs.push(...(await shardHandovers(env, shards, handoverCount, bound)));
+    await waitBalanced(live(), shards, bound, 'after the hand-overs');
+    idle = await idleGateCost(live()[0] as Replica, options.quick ? 20 : 60);
+    log(`shards: hand-over ${JSON.stringify(summarize(handoverMs))}; idle gate ${JSON.stringify(idle)}`);
     for (let replicas = 3; replicas > 1; replicas--) {
       const leaving = live().at(-1) as Replica;
       const startedAt = performance.now();
@@ -139,6 +152,8 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
     throughput,
     scaleUpMs: scaleUpMs.map(Math.round),
     scaleDownMs: scaleDownMs.map(Math.round),
+    gracefulShardHandoverMs: summarize(handoverMs),
+    idleGate: idle,
     singleLeaseRequestsPerMinute: singlePerMinute,
   };
   const table = [
@@ -152,6 +167,11 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
     singlePerMinute === undefined
       ? 'One Lease at the same timings: run `npm run bench` for the figure.'
       : `One Lease at the same timings: ${singlePerMinute} requests/min in all (\`npm run bench\`, ${single?.date}).`,
+    '',
+    `Graceful shard hand-over (POST /shards/resign → another replica's app starts its term), ${handoverMs.length} with 3 replicas: ` +
+      `p50 ${results.gracefulShardHandoverMs.p50.toFixed(1)} ms, p99 ${results.gracefulShardHandoverMs.p99.toFixed(1)} ms.`,
+    '',
+    `An idle gate owning ${idle?.ownedShards} shards: ${idle?.asksPerMinute} asks/min (GET /shards, one for all shards).`,
     '',
     `Rebalanced (within one shard of fair) after scale-up 1→2, 2→3: ${results.scaleUpMs.join(', ')} ms; ` +
       `after scale-down 3→2, 2→1 (SIGTERM): ${results.scaleDownMs.join(', ')} ms.`,

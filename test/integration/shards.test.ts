@@ -250,6 +250,28 @@ test('a sharded sidecar refuses the single-Lease routes; a single one refuses /s
     [[2, true]],
   );
   assert.ok((one.shards[0]?.validForMs ?? 0) <= 500, 'a session-less answer promises at most 0.5 s');
+  // Sessions: an unknown one is named, a bad activity body or shard is refused, nothing changes.
+  const unknown = await fetch(`${sharded.url}/shards?session=nobody`);
+  assert.equal(unknown.status, 404);
+  assert.equal(((await unknown.json()) as { code: string }).code, 'LEASEHOLD_SESSION_NOT_FOUND');
+  const activity = async (body: unknown) => {
+    const response = await fetch(`${sharded.url}/shards/activity`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return [response.status, ((await response.json()) as { code: string }).code];
+  };
+  assert.deepEqual(await activity({ session: 'nobody', shard: 0, active: false }), [
+    404,
+    'LEASEHOLD_SESSION_NOT_FOUND',
+  ]);
+  assert.deepEqual(await activity({ session: 'nobody', shard: shardCount, active: false }), [
+    404,
+    'LEASEHOLD_NO_SUCH_SHARD',
+  ]);
+  assert.deepEqual((await activity({ session: 'nobody', active: false }))[0], 400, 'shard missing');
+  assert.equal((await activity({ session: 'x y', shard: 0, active: 'no' }))[0], 400);
 
   const single = await SidecarProcess.start({
     namespace: group.namespace,
@@ -258,8 +280,12 @@ test('a sharded sidecar refuses the single-Lease routes; a single one refuses /s
     kubeconfig: group.kubeconfig,
   });
   t.after(() => single.stop('SIGKILL'));
-  for (const path of ['/shards', '/shards/watch']) {
-    const refused = await fetch(`${single.url}${path}`);
+  for (const [method, path] of [
+    ['GET', '/shards'],
+    ['GET', '/shards/watch'],
+    ['POST', '/shards/activity'],
+  ] as const) {
+    const refused = await fetch(`${single.url}${path}`, { method });
     assert.equal(refused.status, 409, path);
     assert.equal(((await refused.json()) as { code: string }).code, 'LEASEHOLD_NOT_SHARDED');
   }

@@ -1,0 +1,108 @@
+// Shard hand-overs and what an idle owned shard costs the gate, for `npm run bench -- --shards`: a
+// graceful hand-over is POST /shards/resign on the replica holding the most shards, timed until another
+// replica's app starts a term on that shard (its records); the gate's cost is the asks a shard gate
+// holding shards and doing nothing sends (counted on undici's diagnostics channel, in this process).
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createShardGate } from '@leasehold/controller';
+import type { ChaosEnv } from '../support/chaos-env.ts';
+import type { Replica } from '../support/replica.ts';
+import { waitBalanced } from '../support/shard-assignment.ts';
+import { nsToMs } from './stats.ts';
+
+/** The first term-start of `shard` by a replica other than `except` after `afterNs`. */
+async function nextShardTerm(
+  recordDir: string,
+  shard: number,
+  except: string,
+  afterNs: bigint,
+  timeoutMs: number,
+): Promise<bigint> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    for (const file of (await readdir(recordDir)).filter((f) => f.endsWith('.jsonl'))) {
+      for (const line of (await readFile(join(recordDir, file), 'utf8')).split('\n')) {
+        if (!line.includes('"term-start"')) continue;
+        const entry = JSON.parse(line) as { replica: string; shard?: number; atNs: string };
+        if (entry.shard === shard && entry.replica !== except && BigInt(entry.atNs) > afterNs)
+          return BigInt(entry.atNs);
+      }
+    }
+    if (performance.now() > deadline)
+      throw new Error(`shard ${shard}: nobody else began within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}
+
+/** `count` graceful shard hand-overs among the live replicas, balanced before each; samples in ms. */
+export async function shardHandovers(
+  env: ChaosEnv,
+  shards: number,
+  count: number,
+  boundMs: number,
+): Promise<number[]> {
+  const samples: number[] = [];
+  const live = (): Replica[] => env.replicas.filter((r) => r.alive);
+  for (let i = 0; i < count; i++) {
+    const { held } = await waitBalanced(live(), shards, boundMs, `before hand-over ${i + 1}`);
+    // From a replica holding the most shards, so that one holding fewer takes the shard.
+    const most = Math.max(...[...held.values()].map((mine) => mine.length));
+    const givers = [...held.entries()].filter(([, mine]) => mine.length === most);
+    const [from, mine] = givers[i % givers.length] as [string, number[]];
+    const shard = mine[i % mine.length] as number;
+    const giver = live().find((r) => r.name === from) as Replica;
+    const sentAt = process.hrtime.bigint();
+    const response = await fetch(`${giver.sidecar.url}/shards/resign?shard=${shard}&pauseSeconds=2`, {
+      method: 'POST',
+    });
+    if (response.status !== 202) throw new Error(`resign of shard ${shard} answered ${response.status}`);
+    const startedAt = await nextShardTerm(env.recordDir, shard, from, sentAt, boundMs);
+    samples.push(nsToMs(startedAt - sentAt));
+  }
+  return samples;
+}
+
+/**
+ * Asks per minute (GET /shards) a shard gate sends while it owns shards and runs no work, over
+ * `seconds`, with how many shards it owned: the steady cost of idle ownership.
+ */
+export async function idleGateCost(
+  replica: Replica,
+  seconds: number,
+): Promise<{ asksPerMinute: number; ownedShards: number }> {
+  const origin = new URL(replica.sidecar.url).origin;
+  let asks = 0;
+  let counting = false;
+  const onRequest = (message: unknown): void => {
+    const { request } = message as { request: { origin: string; path: string; method: string } };
+    if (
+      counting &&
+      request.origin === origin &&
+      request.method === 'GET' &&
+      request.path.startsWith('/shards?')
+    )
+      asks++;
+  };
+  subscribe('undici:request:create', onRequest);
+  const gate = createShardGate({ url: replica.sidecar.url });
+  try {
+    const deadline = performance.now() + 30_000;
+    while (!gate.current().some((s) => s.isOwned)) {
+      if (performance.now() > deadline) throw new Error('the gate owned no shard');
+      await sleep(50);
+    }
+    await sleep(1_000); // past the first asks of a new session
+    counting = true;
+    await sleep(seconds * 1000);
+    counting = false;
+    return {
+      asksPerMinute: Math.round((asks / seconds) * 60 * 10) / 10,
+      ownedShards: gate.current().filter((s) => s.isOwned).length,
+    };
+  } finally {
+    unsubscribe('undici:request:create', onRequest);
+    await gate.close();
+  }
+}
