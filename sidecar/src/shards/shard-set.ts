@@ -5,6 +5,7 @@ import { Elector, type ElectorConfig, electionTimings } from '../elector.ts';
 import { combineHooks, type ElectorHooks } from '../elector-hooks.ts';
 import type { HealthProblem, HealthSource } from '../health-source.ts';
 import type { LeaseApi } from '../kube/lease-api.ts';
+import { writeAnnotationIf } from '../lease/annotation-write.ts';
 import { requestTimeoutMs } from '../lease/protocol.ts';
 import { PromiseLedger } from '../promise-ledger.ts';
 import { type BalancePlan, planBalance } from './balance.ts';
@@ -44,7 +45,7 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
   #scheduled = false;
   #timer: { cancel(): void } | undefined;
   #givingAway: Promise<void> | undefined;
-  #asking: Promise<void> | undefined;
+  #asking: Promise<unknown> | undefined;
   #lastAskAt = Number.NEGATIVE_INFINITY;
   #stopped = false;
   #version = 0;
@@ -241,14 +242,11 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
     const timeoutMs = requestTimeoutMs(electionTimings(this.#config));
     const identity = this.#config.identity;
     this.#log.info({ shard: index }, withdraw ? 'withdrawing a request for a shard' : 'asking for a shard');
-    this.#asking = (async () => {
-      const lease = await api.get(timeoutMs);
-      const { [preferredHolderAnnotation]: preferred, ...others } = (lease?.metadata?.annotations ??
-        {}) as Record<string, string>;
-      if (!lease || (withdraw ? preferred !== identity : preferred !== undefined)) return;
-      const annotations = withdraw ? others : { ...others, [preferredHolderAnnotation]: identity };
-      await api.replace({ ...lease, metadata: { ...lease.metadata, annotations } }, timeoutMs);
-    })()
+    // Asking: only where nobody's request stands. Withdrawing: only while ours still does.
+    const change = withdraw
+      ? { expected: identity, value: undefined }
+      : { expected: undefined, value: identity };
+    this.#asking = writeAnnotationIf(api, preferredHolderAnnotation, change, timeoutMs)
       .catch((err: unknown) =>
         this.#log.info({ err, shard: index }, 'asking for a shard failed; will ask again'),
       )
