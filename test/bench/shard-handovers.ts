@@ -12,6 +12,9 @@ import type { Replica } from '../support/replica.ts';
 import { waitBalanced } from '../support/shard-assignment.ts';
 import { nsToMs } from './stats.ts';
 
+/** SESSIONLESS_VALIDITY_SECONDS as the bench's sidecars run it (the default). */
+const sessionlessValidityMs = 500;
+
 /** The first term-start of `shard` by a replica other than `except` after `afterNs`. */
 async function nextShardTerm(
   recordDir: string,
@@ -47,6 +50,9 @@ export async function shardHandovers(
   const live = (): Replica[] => env.replicas.filter((r) => r.alive);
   for (let i = 0; i < count; i++) {
     const { held } = await waitBalanced(live(), shards, boundMs, `before hand-over ${i + 1}`);
+    // waitBalanced reads GET /shards: each answer is a session-less promise (0.5 s) the sidecar keeps
+    // before it lets a shard go. Let them run out, so that the hand-over waits for the app alone.
+    await sleep(sessionlessValidityMs + 100);
     // From a replica holding the most shards, so that one holding fewer takes the shard.
     const most = Math.max(...[...held.values()].map((mine) => mine.length));
     const givers = [...held.entries()].filter(([, mine]) => mine.length === most);
