@@ -11,6 +11,7 @@ import {
   createNamespace,
   createServiceAccount,
   kubectl,
+  podBoundToken,
   sidecarRules,
   testCluster,
 } from '../support/cluster.ts';
@@ -26,30 +27,6 @@ const fencingDoc = await readFile(fileURLToPath(new URL('../../docs/fencing.md',
 const resources = /--set-json 'fencing\.resources=(\[.*\])'/.exec(fencingDoc)?.[1] ?? '';
 let namespace = '';
 const tokens: Record<string, string> = {};
-
-/** A token of the release's ServiceAccount bound to pod `name` (as the kubelet mounts one). */
-async function podToken(name: string): Promise<string> {
-  const { core } = testCluster();
-  const pod = await core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name },
-      spec: { serviceAccountName: serviceAccount, containers: [{ name: 'c', image: 'example.invalid/c' }] },
-    },
-  });
-  const issued = await core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace,
-    body: {
-      spec: {
-        audiences: [],
-        expirationSeconds: 3600,
-        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid },
-      },
-    },
-  });
-  return issued.status?.token ?? '';
-}
 
 let written = 0;
 /** Creates a ConfigMap as `who`: the status and the refusal's message. */
@@ -80,8 +57,8 @@ before(async () => {
     ...sidecarRules(lease),
     { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'update', 'delete'] },
   ]);
-  tokens.a = await podToken('fenced-a');
-  tokens.b = await podToken('fenced-b');
+  tokens.a = await podBoundToken(namespace, serviceAccount, 'fenced-a');
+  tokens.b = await podBoundToken(namespace, serviceAccount, 'fenced-b');
   const { body } = await rawApi(
     'POST',
     `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`,

@@ -111,6 +111,37 @@ export async function serviceAccountKubeconfig(
   return path;
 }
 
+/**
+ * A token of the ServiceAccount bound to a Pod object `podName` created for it (as the kubelet mounts
+ * one): the apiserver then names the pod in the request's user extra, which the fencing policy checks.
+ */
+export async function podBoundToken(
+  namespace: string,
+  serviceAccount: string,
+  podName: string,
+): Promise<string> {
+  const { core } = testCluster();
+  const pod = await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name: podName },
+      spec: { serviceAccountName: serviceAccount, containers: [{ name: 'c', image: 'example.invalid/c' }] },
+    },
+  });
+  const issued = await core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace,
+    body: {
+      spec: {
+        audiences: [],
+        expirationSeconds: 3600,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata?.uid },
+      },
+    },
+  });
+  return issued.status?.token ?? '';
+}
+
 /** Runs the pinned kubectl against the test cluster. */
 export async function kubectl(args: string[], kubeconfig = testCluster().info.kubeconfigPath) {
   return promisify(execFile)(testCluster().info.binaries.kubectl, ['--kubeconfig', kubeconfig, ...args], {

@@ -1,16 +1,19 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
-export type ProxyMode = 'pass' | 'blackhole' | 'refuse';
+export type ProxyMode = 'pass' | 'blackhole' | 'refuse' | 'hold';
 
 /**
  * A TCP proxy to the apiserver that a test controls: pass traffic (optionally with added latency),
- * blackhole it (connections stay open, nothing moves: a network partition), or refuse it.
- * TLS goes through untouched, so clients still verify the apiserver's certificate.
+ * blackhole it (connections stay open, nothing moves: a network partition), refuse it, or hold what
+ * clients send (kept, in order, and delivered when the proxy passes again: a request stuck on the way
+ * that lands late). TLS goes through untouched, so clients still verify the apiserver's certificate.
  */
 export class TcpProxy {
   readonly #server: Server;
   readonly #targetPort: number;
   readonly #sockets = new Set<Socket>();
+  /** What clients sent while held, per upstream socket, in order. */
+  readonly #held = new Map<Socket, Buffer[]>();
   mode: ProxyMode = 'pass';
   latencyMs = 0;
   port = 0;
@@ -33,8 +36,12 @@ export class TcpProxy {
       for (const socket of this.#sockets) socket.destroy();
     this.mode = mode;
     this.latencyMs = latencyMs;
-    if (mode !== 'pass')
+    if (mode === 'refuse' || mode === 'blackhole')
       for (const socket of this.#sockets) mode === 'refuse' ? socket.destroy() : socket.pause();
+    if (mode === 'pass') {
+      for (const [upstream, chunks] of this.#held) for (const chunk of chunks) upstream.write(chunk);
+      this.#held.clear();
+    }
   }
 
   async close(): Promise<void> {
@@ -60,13 +67,17 @@ export class TcpProxy {
       client.pause();
       upstream.pause();
     }
-    this.#pipe(client, upstream);
-    this.#pipe(upstream, client);
+    this.#pipe(client, upstream, true);
+    this.#pipe(upstream, client, false);
   }
 
-  #pipe(from: Socket, to: Socket): void {
+  #pipe(from: Socket, to: Socket, fromClient: boolean): void {
     from.on('data', (chunk) => {
       if (this.mode === 'blackhole') return;
+      if (this.mode === 'hold' && fromClient) {
+        this.#held.set(to, [...(this.#held.get(to) ?? []), chunk]);
+        return;
+      }
       if (this.latencyMs > 0) setTimeout(() => to.writable && to.write(chunk), this.latencyMs);
       else if (to.writable) to.write(chunk);
     });
