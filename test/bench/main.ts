@@ -1,7 +1,7 @@
 // npm run bench [-- --quick] [--handovers 30] [--crashes 5] [--steady-seconds 300] [--rate 1000]
 // npm run bench -- --shards [--shard-count 8] [--quick]: the sharded benchmark instead (shards.ts).
-// The stream cap (streams.ts) and apiserver overload (overload.ts) are measured in the same run; alone:
-// node test/bench/streams.ts, node test/bench/overload.ts.
+// The stream cap (streams.ts), apiserver overload (overload.ts) and fencing (fencing.ts) are measured in
+// the same run; alone: node test/bench/streams.ts, node test/bench/overload.ts, node test/bench/fencing.ts.
 // Leasehold and client-go's leaderelection side by side on one local apiserver with the same
 // LD/RD/RP; results (JSON, markdown, SVG) go to test/bench/results/. See docs/performance.md.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { GoPeer } from '../support/go-peer.ts';
 import { LeaseRecorder } from '../support/lease-recorder.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import { SidecarProcess } from '../support/sidecar.ts';
+import { fencingBench, fencingLine } from './fencing.ts';
 import { type CandidateGroup, clientGoGroup, leaseholdGroup } from './groups.ts';
 import {
   crashTakeovers,
@@ -199,6 +200,9 @@ try {
   );
   const overload = await apiserverOverload(floodSeconds);
 
+  log('fencing: write latency without and with the policy, Lease change → first refusal');
+  const fencing = await fencingBench(quick ? 100 : 300, quick ? 10 : 20);
+
   log(`session-less clients: ${handovers} graceful hand-overs (a private control plane)`);
   const sessionless = await sessionlessHandovers({ ...timings, safetyMarginSeconds: 2 }, handovers);
 
@@ -230,8 +234,10 @@ try {
     `${streams.refusedPastCap} of ${streams.pastCap} past the cap refused; /leader p99 ${streams.leaderP99IdleMs} ms idle, ` +
     `${streams.leaderP99AtCapMs} ms at the cap, ${streams.leaderP99StormMs} ms during a reconnect storm ` +
     `(${streams.stormRefused} refused in 6 s); still leading: ${streams.stillLeading}.\n` +
-    overloadLine(overload);
+    overloadLine(overload) +
+    fencingLine(fencing);
   await writeFile(join(values.out as string, 'overload.json'), `${JSON.stringify(overload, null, 2)}\n`);
+  await writeFile(join(values.out as string, 'fencing.json'), `${JSON.stringify(fencing, null, 2)}\n`);
   await writeFile(join(values.out as string, 'streams.json'), `${JSON.stringify(streams, null, 2)}\n`);
   await writeFile(join(values.out as string, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(values.out as string, 'latest.md'), table);

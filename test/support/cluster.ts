@@ -12,6 +12,8 @@ import {
 } from '@kubernetes/client-node';
 import type { ControlPlaneInfo } from '../cluster/control-plane.ts';
 import { renderKubeconfig } from '../cluster/kubeconfig.ts';
+import { rawApi } from './raw-api.ts';
+import type { ApiTarget } from './watch-stream.ts';
 
 /** The control plane started by cluster/global-setup.ts, with admin clients and helpers. */
 export interface TestCluster {
@@ -119,27 +121,28 @@ export async function podBoundToken(
   namespace: string,
   serviceAccount: string,
   podName: string,
+  target: ApiTarget = testCluster().info,
 ): Promise<string> {
-  const { core } = testCluster();
-  const pod = await core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name: podName },
-      spec: { serviceAccountName: serviceAccount, containers: [{ name: 'c', image: 'example.invalid/c' }] },
+  const create = async (path: string, body: unknown) => {
+    const { status, body: answer } = await rawApi('POST', `/api/v1/namespaces/${namespace}/${path}`, {
+      body,
+      target,
+    });
+    if (status !== 201) throw new Error(`POST ${path}: ${status} ${JSON.stringify(answer)}`);
+    return answer;
+  };
+  const pod = await create('pods', {
+    metadata: { name: podName },
+    spec: { serviceAccountName: serviceAccount, containers: [{ name: 'c', image: 'example.invalid/c' }] },
+  });
+  const issued = await create(`serviceaccounts/${serviceAccount}/token`, {
+    spec: {
+      audiences: [],
+      expirationSeconds: 3600,
+      boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata.uid },
     },
   });
-  const issued = await core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace,
-    body: {
-      spec: {
-        audiences: [],
-        expirationSeconds: 3600,
-        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata?.uid },
-      },
-    },
-  });
-  return issued.status?.token ?? '';
+  return issued.status.token;
 }
 
 /** Runs the pinned kubectl against the test cluster. */
