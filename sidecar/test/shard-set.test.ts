@@ -181,3 +181,82 @@ test('a request of ours unmet for LD is withdrawn (the annotation removed), and 
   }
   assert.equal(mine().length, 1, 'asked again');
 });
+
+test('asked for a shard by a replica below its share: this one (above it) hands that shard over and stays out for LD', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.deepEqual(owned(), [0, 1, 2, 3]);
+  const versionBefore = set.version;
+  // Another replica, holding nothing, asks for shard 1: two live replicas, two each.
+  api(1).externalAnnotate({ [preferredHolderAnnotation]: 'other_1' });
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.equal(api(1).lease?.spec?.holderIdentity, '', 'shard 1 released for the asker');
+  assert.deepEqual(owned(), [0, 2, 3]);
+  assert.ok(set.version > versionBefore, 'the change counted');
+  assert.deepEqual(set.plan()?.live, ['me_1', 'other_1']);
+  // Nobody takes it: this replica stays out of it for LD, and while the asker counts as live (2 × LD
+  // from its request) it stays at its share; then it is alone again and takes the shard back.
+  await clock.advance(10_000);
+  assert.equal(owned().includes(1), false, 'out for LD');
+  await clock.advance(25_000);
+  assert.deepEqual(owned(), [0, 1, 2, 3], 'taken back once the asker no longer counts as live');
+});
+
+test('another shard count appears while holding shards: every held shard is released and none taken', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.deepEqual(owned(), [0, 1, 2, 3]);
+  // Shard 3 taken by a replica of another count (its Lease rewritten under us).
+  api(3).externalWrite({ holderIdentity: 'other_1', leaseTransitions: 1 });
+  api(3).externalAnnotate({ [shardCountAnnotation]: '8' });
+  await clock.advance(0);
+  await clock.advance(0);
+  for (let i = 0; i < 3; i++) assert.equal(api(i).lease?.spec?.holderIdentity, '', `shard ${i} released`);
+  assert.deepEqual(owned(), []);
+  for (let step = 0; step < 30; step++) {
+    api(3).externalWrite({ renewTime: new Date(clock.wallMs).toISOString().replace('Z', '000Z') });
+    await clock.advance(1_000);
+  }
+  assert.deepEqual(owned(), [], 'nothing taken while the other count holds a shard');
+  assert.equal(set.problem()?.code, 'LEASEHOLD_SHARD_COUNT_MISMATCH');
+  // The other count's holder goes away: its Lease expires, and the shards are taken again.
+  await clock.advance(20_000);
+  assert.deepEqual(owned(), [0, 1, 2, 3]);
+});
+
+test('stop: every held shard released, and nothing taken afterwards', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  await settle(clock, set.stop());
+  for (let i = 0; i < 4; i++) assert.equal(api(i).lease?.spec?.holderIdentity, '', `shard ${i} released`);
+  const writes = [0, 1, 2, 3].map((i) => api(i).writes.length);
+  await clock.advance(60_000);
+  assert.deepEqual(owned(), []);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((i) => api(i).writes.length),
+    writes,
+    'no write after stop',
+  );
+});
+
+test("a holder that stops renewing: its shard is taken when its Lease expires, by the plan's own timer", async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  heldByOther(api(2), clock);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.equal(owned().includes(2), false);
+  // No watch event comes: only the expiry (LD after the last renewal seen) changes the plan.
+  await clock.advance(14_000);
+  assert.equal(owned().includes(2), false, 'not before the expiry');
+  await clock.advance(2_000);
+  assert.equal(owned().includes(2), true, 'taken at the expiry');
+  assert.equal(set.plan()?.live.length, 1);
+});

@@ -7,7 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { podBoundToken, sidecarRules } from '../support/cluster.ts';
-import { chartDir, helm, parseManifest, renderTemplate } from '../support/helm.ts';
+import { applyFencing } from '../support/fencing.ts';
+import { chartDir, helm } from '../support/helm.ts';
 import { PrivateCluster } from '../support/private-cluster.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import { type Summary, summarize } from './stats.ts';
@@ -16,6 +17,7 @@ const release = 'bench';
 const serviceAccount = `${release}-leasehold`;
 const lease = `${release}-leasehold`;
 const namespace = 'fencing-bench';
+const fencedResources = [{ apiGroups: [''], resources: ['configmaps'], operations: ['CREATE'] }];
 
 export interface FencingResults {
   writes: number;
@@ -84,23 +86,7 @@ export async function fencingBench(writes: number, changes: number): Promise<Fen
     const withoutPolicy = await timed(writes);
 
     await helm(['dependency', 'build', chartDir]);
-    const manifest = await renderTemplate(release, namespace, 'templates/fencing.yaml', [
-      '--kube-version',
-      '1.36.3',
-      '--set',
-      'fencing.enabled=true',
-      '--set-json',
-      `fencing.resources=${JSON.stringify([{ apiGroups: [''], resources: ['configmaps'], operations: ['CREATE'] }])}`,
-    ]);
-    const collections: Record<string, string> = {
-      ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
-      ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
-    };
-    for (const object of parseManifest(manifest)) {
-      const path = `/apis/admissionregistration.k8s.io/v1/${collections[object.kind]}`;
-      const { status } = await rawApi('POST', path, { body: object, target });
-      if (status !== 201) throw new Error(`creating ${object.kind}: ${status}`);
-    }
+    await applyFencing(target, { release, namespace, resources: fencedResources });
     await until('b', 422); // enforced: the pod that does not hold the Lease is refused
     await timed(50);
     const withPolicy = await timed(writes);

@@ -10,6 +10,7 @@ import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChaosEnv, leaseName, namespace } from '../support/chaos-env.ts';
 import { checkEpochOrder, checkRecords } from '../support/checker.ts';
+import { chartDir, helm } from '../support/helm.ts';
 import { LeaseRecorder } from '../support/lease-recorder.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import type { Replica } from '../support/replica.ts';
@@ -29,8 +30,12 @@ interface Scenario {
 }
 
 /** Three replicas with work to do; after `body`, the checker must find nothing wrong. */
-async function chaos(t: TestContext, body: (s: Scenario) => Promise<void>): Promise<void> {
-  const env = await ChaosEnv.start();
+async function chaos(
+  t: TestContext,
+  body: (s: Scenario) => Promise<void>,
+  envOptions: { fenced?: boolean } = {},
+): Promise<void> {
+  const env = await ChaosEnv.start(envOptions);
   // Each reconcile does 200 ms of work it cannot cancel: a term takes that long to stop after a loss.
   env.appEnv = { SYNC_DELAY_MS: '200' };
   const lease = new LeaseRecorder(namespace, leaseName, env.controlPlane.info);
@@ -294,6 +299,38 @@ test(`rapid hand-overs: resign the leader until ${minimumTransitions} terms in a
       );
     }
   });
+});
+
+test("fenced (the chart's policy on): the example works through hand-overs; a standby pod's write is refused naming the holder", async (t) => {
+  await helm(['dependency', 'build', chartDir]);
+  await chaos(
+    t,
+    async ({ env, leader }) => {
+      for (let i = 0; i < 6; i++) {
+        const current = await leader();
+        await fetch(`${current.sidecar.url}/leader/resign?pauseSeconds=0.3`, { method: 'POST' });
+        await waitUntil(
+          'a new term to start',
+          async () => ((await leader()) !== current ? true : undefined),
+          leaseDurationMs * 2,
+        );
+      }
+      // The policy is in force: a replica that does not lead may not write, whatever it believes.
+      const holder = await leader();
+      const standby = env.replicas.find((r) => r.alive && r !== holder) as Replica;
+      const { status, body } = await rawApi('POST', `/api/v1/namespaces/${namespace}/configmaps`, {
+        token: await env.podToken(standby.name),
+        target: env.controlPlane.info,
+        body: { metadata: { name: 'from-the-standby' } },
+      });
+      assert.equal(status, 422);
+      assert.match(
+        body.message,
+        new RegExp(`pod ${standby.name} does not hold Lease .*\\(holder: ${holder.name}_`),
+      );
+    },
+    { fenced: true },
+  );
 });
 
 test('ten replicas started at once: exactly one leads', async (t) => {

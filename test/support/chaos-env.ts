@@ -12,7 +12,8 @@ import {
 } from '@leasehold/example-controller/derive';
 import { ControlPlane } from '../cluster/control-plane.ts';
 import { renderKubeconfig } from '../cluster/kubeconfig.ts';
-import { sidecarRules } from './cluster.ts';
+import { podBoundToken, sidecarRules } from './cluster.ts';
+import { applyFencing } from './fencing.ts';
 import { rawApi } from './raw-api.ts';
 import { Replica } from './replica.ts';
 import { TcpProxy } from './tcp-proxy.ts';
@@ -51,6 +52,9 @@ export class ChaosEnv {
   /** The source ConfigMaps the mutator keeps changing (sharded: three per shard, spread by the hash). */
   readonly sources: string[];
   readonly #token: string;
+  /** With fencing on: each replica's token bound to a Pod object of its name, made on first use. */
+  readonly #podTokens = new Map<string, string>();
+  #fenced = false;
   readonly #stop = new AbortController();
   #mutations = 0;
   #mutator: Promise<void> | undefined;
@@ -71,9 +75,10 @@ export class ChaosEnv {
 
   /**
    * With `shards`, every sidecar and app runs SHARDS=<shards> and the Role names the shard Leases;
-   * there are three sources per shard.
+   * there are three sources per shard. With `fenced`, the chart's fencing policy guards the ConfigMaps
+   * (the app chart's dependency must be built) and each replica uses a token bound to a Pod of its name.
    */
-  static async start(options: { shards?: number } = {}): Promise<ChaosEnv> {
+  static async start(options: { shards?: number; fenced?: boolean } = {}): Promise<ChaosEnv> {
     const shards = options.shards ?? 0;
     const sources = shards > 0 ? Array.from({ length: shards * 3 }, (_, i) => `source-${i}`) : singleSources;
     const controlPlane = await ControlPlane.start();
@@ -106,6 +111,17 @@ export class ChaosEnv {
       env.appEnv = { SHARDS: String(shards) };
     }
     await mkdir(env.recordDir, { recursive: true });
+    if (options.fenced) {
+      env.#fenced = true;
+      await applyFencing(controlPlane.info, {
+        release: 'chaos',
+        namespace,
+        resources: [
+          { apiGroups: [''], resources: ['configmaps'], operations: ['CREATE', 'UPDATE', 'DELETE'] },
+        ],
+        values: ['serviceAccount.name=leasehold', `leaseName=${leaseName}`],
+      });
+    }
     for (const name of sources) {
       await core.createNamespacedConfigMap({
         namespace,
@@ -135,11 +151,19 @@ export class ChaosEnv {
     const kubeconfig = join(this.recordDir, `${name}.kubeconfig`);
     const { caPem } = this.controlPlane.info;
     const server = `https://127.0.0.1:${proxy.port}`;
-    await writeFile(
-      kubeconfig,
-      renderKubeconfig({ server, caPem, token: this.#token, user: 'leasehold', namespace }),
-    );
+    const token = this.#fenced ? await this.podToken(name) : this.#token;
+    await writeFile(kubeconfig, renderKubeconfig({ server, caPem, token, user: 'leasehold', namespace }));
     return kubeconfig;
+  }
+
+  /** The ServiceAccount's token bound to a Pod object `name` (created once), as the kubelet mounts one. */
+  async podToken(name: string): Promise<string> {
+    let token = this.#podTokens.get(name);
+    if (!token) {
+      token = await podBoundToken(namespace, 'leasehold', name, this.controlPlane.info);
+      this.#podTokens.set(name, token);
+    }
+    return token;
   }
 
   /** Starts a replica (or restarts one by name) behind its own proxy. */

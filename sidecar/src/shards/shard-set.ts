@@ -67,6 +67,7 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
         config: { ...options.config, leaseName },
         api,
         clock: options.clock,
+        // Stryker disable next-line ObjectLiteral: log fields
         logger: options.logger.child({ shard: index }),
         hooks: combineHooks(options.hooksFor?.(index, leaseName) ?? {}, {
           promisesKept: () => ledger.allKept(),
@@ -167,7 +168,9 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
     const plan = planBalance(views, this.#config.identity, now, this.#config.leaseDurationSeconds * 1000);
     const before = this.#plan;
     this.#plan = plan;
+    // Stryker disable next-line all: log output, not behaviour
     if (before?.mine.length !== plan.mine.length || before?.live.length !== plan.live.length) {
+      // Stryker disable next-line all: log output, not behaviour
       this.#log.info(
         { shards: plan.mine, live: plan.live.length, fairMin: plan.fairMin, fairMax: plan.fairMax },
         'shard share',
@@ -204,7 +207,9 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
    * while the other count holds any.
    */
   #standDown(plan: BalancePlan, before: BalancePlan | undefined): void {
+    // Stryker disable next-line all: log output (once per mismatch), not behaviour
     if (before?.countMismatch === undefined) {
+      // Stryker disable next-line all: log output, not behaviour
       this.#log.error(
         { code: 'LEASEHOLD_SHARD_COUNT_MISMATCH', other: plan.countMismatch, shards: this.shards.length },
         'another replica holds shard Leases of another shard count; acquiring none',
@@ -214,6 +219,7 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
       const shard = this.shards[index] as Shard;
       shard.elector
         .resign(this.#config.leaseDurationSeconds * 1000)
+        // Stryker disable next-line all: log output, not behaviour
         .catch((err: unknown) => this.#log.warn({ err, shard: index }, 'could not release the shard'));
     }
   }
@@ -221,9 +227,11 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
   /** Hands a shard to the replica preferred on it: demote, keep its promises, release, stay out for LD. */
   #giveAway(index: number): void {
     const shard = this.shards[index] as Shard;
+    // Stryker disable next-line all: log output, not behaviour
     this.#log.info({ shard: index, to: shard.elector.view().preferredHolder }, 'handing a shard over');
     this.#givingAway = shard.elector
       .resign(this.#config.leaseDurationSeconds * 1000)
+      // Stryker disable next-line all: log output, not behaviour
       .catch((err: unknown) => this.#log.warn({ err, shard: index }, 'could not hand the shard over'))
       .finally(() => {
         this.#givingAway = undefined;
@@ -241,13 +249,16 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
     const api = this.#apis[index] as LeaseApi;
     const timeoutMs = requestTimeoutMs(electionTimings(this.#config));
     const identity = this.#config.identity;
+    // Stryker disable next-line all: log output, not behaviour
     this.#log.info({ shard: index }, withdraw ? 'withdrawing a request for a shard' : 'asking for a shard');
     // Asking: only where nobody's request stands. Withdrawing: only while ours still does.
     const change = withdraw
       ? { expected: identity, value: undefined }
       : { expected: undefined, value: identity };
     this.#asking = writeAnnotationIf(api, preferredHolderAnnotation, change, timeoutMs)
+      // Stryker disable next-line all: log output, not behaviour (a failed ask is retried all the same)
       .catch((err: unknown) =>
+        // Stryker disable next-line all: log output, not behaviour
         this.#log.info({ err, shard: index }, 'asking for a shard failed; will ask again'),
       )
       .finally(() => {
