@@ -133,6 +133,40 @@ test('SIGTERM of the leader: released (holder "", duration 1, epoch kept), anoth
   );
 });
 
+test('a second SIGTERM while the leader keeps a promise does not cut the release short: released, exit 0', async (t) => {
+  const { sidecars, recorder } = await group(t, 'twice', 1);
+  const leader = await waitForSingleLeader(sidecars, leaseDurationMs * 3);
+  // A gate session holding a promise and saying it works: the release waits until the promise runs out.
+  const stream = new AbortController();
+  t.after(() => stream.abort());
+  const watch = await fetch(`${leader.url}/leader/watch?gate=true&session=twice-app`, {
+    signal: stream.signal,
+  });
+  assert.equal(watch.status, 200);
+  const promised = (await (await fetch(`${leader.url}/leader?session=twice-app`)).json()) as {
+    validForMs: number;
+  };
+  assert.ok(promised.validForMs > 1_000, `a session's promise: ${promised.validForMs} ms`);
+  const activity = await fetch(`${leader.url}/leader/activity`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ session: 'twice-app', active: true }),
+  });
+  assert.equal(activity.status, 204);
+  const from = recorder.events.length;
+  leader.signal('SIGTERM');
+  await waitUntil(
+    'the shutdown under way',
+    async () => (leader.output.some((line) => line.includes('shutting down')) ? true : undefined),
+    leaseDurationMs,
+    10,
+  );
+  leader.signal('SIGTERM'); // while the promise is still kept
+  assert.equal(await leader.exited, 0, 'a clean exit, not the default action of the second signal');
+  const released = await recorder.waitFor((e) => e.holderIdentity === '', leaseDurationMs, from);
+  assert.equal(released.leaseDurationSeconds, 1);
+});
+
 test('Lease deleted under the leader: it writes the Lease again and keeps leading, epoch kept', async (t) => {
   const { namespace, sidecars, recorder } = await group(t, 'deleted', 2);
   const leader = await waitForSingleLeader(sidecars, leaseDurationMs * 3);

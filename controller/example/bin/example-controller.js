@@ -13,8 +13,10 @@ if (major > 22 || (major === 22 && minor >= 19)) {
   );
   // Listen for the stop signal before the slow import: in a container this process is PID 1, and a
   // signal with no handler is dropped there, so a pod deleted while we start would wait for SIGKILL.
+  // The handlers stay: a second SIGTERM must not kill the process with the default action before it
+  // has ended its terms (and recorded so); the first one is the one that counts.
   const stop = new AbortController();
-  for (const signal of ['SIGTERM', 'SIGINT']) process.once(signal, () => stop.abort());
+  for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => stop.abort());
   const { main } = await import('../src/main.ts');
   // Loading never yields to the event loop: let it turn once to deliver a signal that is waiting.
   await new Promise((resolve) => setImmediate(resolve));
