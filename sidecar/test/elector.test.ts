@@ -535,7 +535,7 @@ test("a strategy's acquisition annotations: a Lease the elector creates carries 
   await clock.advance(2_000);
   assert.equal(taker.isLeader(), true);
   assert.deepEqual(api2.lease?.metadata?.annotations, annotations);
-  // One Lease's strategy adds nothing, neither by a creation nor by a takeover.
+  // One Lease's strategy adds nothing, neither by a creation nor by a takeover, and keeps what is there.
   const created = setup();
   t.after(() => stopElector(created.clock, created.elector));
   created.elector.start();
@@ -549,6 +549,16 @@ test("a strategy's acquisition annotations: a Lease the elector creates carries 
   await plain.clock.advance(2_000);
   assert.equal(plain.elector.isLeader(), true);
   assert.equal(plain.api.lease?.metadata?.annotations, undefined);
+  const annotated = setup();
+  t.after(() => stopElector(annotated.clock, annotated.elector));
+  annotated.api.seed(
+    { holderIdentity: 'other_2', leaseDurationSeconds: 1, leaseTransitions: 1 },
+    { metadata: { name: 'l', namespace: 'ns', annotations: { 'example.io/owner': 'team-a' } } },
+  );
+  annotated.elector.start();
+  await annotated.clock.advance(2_000);
+  assert.equal(annotated.elector.isLeader(), true);
+  assert.deepEqual(annotated.api.lease?.metadata?.annotations, { 'example.io/owner': 'team-a' });
 });
 
 test('a preference for another replica with a strategy that does not yield: the leader keeps leading', async (t) => {
@@ -567,6 +577,7 @@ test('a preference for another replica with a strategy that does not yield: the 
   annotated.start();
   await clock.advance(0);
   api2.externalAnnotate({ [preferredHolderAnnotation]: 'other_2' });
+  api2.externalWrite({ preferredHolder: 'other_2' }); // the spec's too: a shard's elector leaves it to the set
   const writes = api2.writes.length;
   await clock.advance(6_000);
   assert.ok(api2.writes.length > writes, 'renewed meanwhile');

@@ -260,3 +260,21 @@ test("a holder that stops renewing: its shard is taken when its Lease expires, b
   assert.equal(owned().includes(2), true, 'taken at the expiry');
   assert.equal(set.plan()?.live.length, 1);
 });
+
+test("each shard is released only once its own ledger's promises are kept", async (t) => {
+  const { clock, set, api } = shardSet(t);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  (set.shards[1] as (typeof set.shards)[number]).ledger.promise(clock.now() + 5_000);
+  const resigning = set.resign(1_000);
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.equal(api(0).lease?.spec?.holderIdentity, '', 'shard 0 released at once');
+  assert.equal(api(1).lease?.spec?.holderIdentity, 'me_1', 'shard 1 kept while its promise runs');
+  await clock.advance(4_900);
+  assert.equal(api(1).lease?.spec?.holderIdentity, 'me_1');
+  await settle(clock, resigning);
+  assert.equal(api(1).lease?.spec?.holderIdentity, '', 'released once the promise ran out');
+  assert.ok(clock.nowMs >= 6_000, `at ${clock.nowMs}`);
+});

@@ -168,14 +168,14 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
     const plan = planBalance(views, this.#config.identity, now, this.#config.leaseDurationSeconds * 1000);
     const before = this.#plan;
     this.#plan = plan;
-    // Stryker disable next-line all: log output, not behaviour
+    // Stryker disable all: log output, not behaviour
     if (before?.mine.length !== plan.mine.length || before?.live.length !== plan.live.length) {
-      // Stryker disable next-line all: log output, not behaviour
       this.#log.info(
         { shards: plan.mine, live: plan.live.length, fairMin: plan.fairMin, fairMax: plan.fairMax },
         'shard share',
       );
     }
+    // Stryker restore all
     for (const shard of this.shards) shard.elector.holdOff(plan.holdOffUntil[shard.index] as number);
     if (plan.countMismatch !== undefined) this.#standDown(plan, before);
     if (plan.giveAway !== undefined && !this.#givingAway) this.#giveAway(plan.giveAway);
@@ -207,20 +207,21 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
    * while the other count holds any.
    */
   #standDown(plan: BalancePlan, before: BalancePlan | undefined): void {
-    // Stryker disable next-line all: log output (once per mismatch), not behaviour
+    // Stryker disable all: log output (once per mismatch), not behaviour
     if (before?.countMismatch === undefined) {
-      // Stryker disable next-line all: log output, not behaviour
       this.#log.error(
         { code: 'LEASEHOLD_SHARD_COUNT_MISMATCH', other: plan.countMismatch, shards: this.shards.length },
         'another replica holds shard Leases of another shard count; acquiring none',
       );
     }
+    // Stryker restore all
     for (const index of plan.mine) {
       const shard = this.shards[index] as Shard;
       shard.elector
         .resign(this.#config.leaseDurationSeconds * 1000)
-        // Stryker disable next-line all: log output, not behaviour
+        // Stryker disable all: log output, not behaviour
         .catch((err: unknown) => this.#log.warn({ err, shard: index }, 'could not release the shard'));
+      // Stryker restore all
     }
   }
 
@@ -231,8 +232,9 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
     this.#log.info({ shard: index, to: shard.elector.view().preferredHolder }, 'handing a shard over');
     this.#givingAway = shard.elector
       .resign(this.#config.leaseDurationSeconds * 1000)
-      // Stryker disable next-line all: log output, not behaviour
+      // Stryker disable all: log output, not behaviour
       .catch((err: unknown) => this.#log.warn({ err, shard: index }, 'could not hand the shard over'))
+      // Stryker restore all
       .finally(() => {
         this.#givingAway = undefined;
         this.#rebalanceSoon();
@@ -256,11 +258,11 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
       ? { expected: identity, value: undefined }
       : { expected: undefined, value: identity };
     this.#asking = writeAnnotationIf(api, preferredHolderAnnotation, change, timeoutMs)
-      // Stryker disable next-line all: log output, not behaviour (a failed ask is retried all the same)
+      // Stryker disable all: log output, not behaviour (a failed ask is retried all the same)
       .catch((err: unknown) =>
-        // Stryker disable next-line all: log output, not behaviour
         this.#log.info({ err, shard: index }, 'asking for a shard failed; will ask again'),
       )
+      // Stryker restore all
       .finally(() => {
         this.#asking = undefined;
         this.#rebalanceSoon();
