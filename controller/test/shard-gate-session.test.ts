@@ -75,3 +75,21 @@ test('a sidecar that restarts forgets the session: the next hello opens it again
   await gate.close();
   await loop;
 });
+
+test('close(): a gate that only asked ownsShard gives its promises back; one that never held any reports nothing', async (t) => {
+  const { app, url, shard, ledgerOf, count } = await shardedSidecar(2);
+  t.after(() => app.close());
+  shard(1).lead(3);
+  const gate = shardGateFor(url, t);
+  await until(() => gate.ownsShard(1));
+  assert.ok(ledgerOf(1).keptAt() > performance.now() + 5_000, 'promised to the session');
+  const reportsBefore = count('POST /shards/activity');
+  await gate.close();
+  assert.ok(ledgerOf(1).keptAt() <= performance.now(), 'given back on close');
+  assert.equal(gate.ownsShard(1), false);
+  assert.deepEqual(
+    gate.current().map((s) => s.validForMs),
+    [0, 0],
+  );
+  assert.equal(count('POST /shards/activity') - reportsBefore, 1, 'only the shard that held promises');
+});

@@ -2,7 +2,7 @@
 // GET /shards, deadlines from the send time, terms per shard fenced by that shard's epoch, fail-closed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createShardGate, shardOf, type TermEndedError } from '../src/index.ts';
+import { createShardGate, maxShards, shardOf, type TermEndedError } from '../src/index.ts';
 import { advanceBy, advanceUntil, FakeClock } from './support/fake-clock.ts';
 import { shardedSidecar, shardGateFor } from './support/scripted-shards.ts';
 import { until } from './support/scripted-sidecar.ts';
@@ -56,14 +56,23 @@ test("runWhileOwning: one term per shard with its epoch; a loss or a new epoch e
   const gate = shardGateFor(url, t, { pollIntervalMs: 20 });
   const stop = new AbortController();
   const terms: { shard: number; epoch: number; why?: string }[] = [];
+  const problems: string[] = [];
   const run = (index: number) =>
     gate.runWhileOwning(
       index,
-      async ({ signal, epoch, shard: which }) => {
+      async ({ signal, epoch, shard: which, deadline, validForMs }) => {
         const term: { shard: number; epoch: number; why?: string } = { shard: which, epoch };
         terms.push(term);
+        // The term's deadline is the gate's for that shard, ahead of now while it is owned (checked
+        // outside: a throw in here only goes to onError).
+        const owned = gate.current()[which]?.validForMs ?? 0;
+        if (!(deadline() > performance.now())) problems.push(`shard ${which}: deadline not ahead`);
+        if (Math.abs(validForMs() - owned) > 5)
+          problems.push(`${validForMs()} ms left, the gate says ${owned}`);
         await new Promise((resolve) => signal.addEventListener('abort', resolve));
         term.why = (signal.reason as TermEndedError).message;
+        if (validForMs() !== 0) problems.push(`shard ${which}: ${validForMs()} ms left once ended`);
+        if (deadline() > performance.now()) problems.push(`shard ${which}: a deadline ahead once ended`);
       },
       { signal: stop.signal },
     );
@@ -84,6 +93,7 @@ test("runWhileOwning: one term per shard with its epoch; a loss or a new epoch e
   stop.abort();
   await Promise.all(loops);
   assert.match(terms[2]?.why ?? '', /stopped/);
+  assert.deepEqual(problems, []);
 });
 
 test("a sidecar that stops answering: the shard's term ends at its deadline, computed from the send time", async (t) => {
@@ -117,14 +127,18 @@ test("a sidecar that stops answering: the shard's term ends at its deadline, com
 });
 
 test('another shard count than the gate was given: reported, and no shard is owned', async (t) => {
-  const { app, url, shard } = await shardedSidecar(3);
+  const { app, url, shard, asks, settled } = await shardedSidecar(3);
   t.after(() => app.close());
   shard(0).lead(1);
   const errors: { code?: string }[] = [];
   const gate = shardGateFor(url, t, { shards: 4, onError: (err) => errors.push(err as { code?: string }) });
-  await until(() => errors.length > 0);
+  // Reported by the stream's event and by the hello's ask: both answers were read, neither applied.
+  await until(() => errors.length >= 2 && asks() >= 1);
+  await settled();
   assert.equal(errors[0]?.code, 'LEASEHOLD_GATE_SHARD_COUNT_MISMATCH');
+  assert.match(String(errors[0]), /the sidecar has 3 shards, this gate was given 4/);
   assert.equal(gate.ownsShard(0), false);
+  assert.deepEqual(gate.current(), [], 'nothing applied from a sidecar of another count');
   assert.equal(gate.count, 4, 'the given count stands');
   const agreeing = shardGateFor(url, t, { shards: 3 });
   await until(() => agreeing.ownsShard(0));
@@ -133,14 +147,27 @@ test('another shard count than the gate was given: reported, and no shard is own
 test('invalid options and shard numbers are refused with their values named', async (t) => {
   assert.throws(() => createShardGate({ url: 'not a url' }), /url "not a url"/);
   assert.throws(() => createShardGate({ shards: 0 }), /got 0/);
+  assert.throws(() => createShardGate({ url: 'not a url' }), { code: 'LEASEHOLD_GATE_INVALID_OPTION' });
   assert.throws(
     () => createShardGate({ pollIntervalMs: -1 }),
     /pollIntervalMs must be a positive number, got -1/,
   );
+  for (const requestTimeoutMs of [0, Number.NaN])
+    assert.throws(() => createShardGate({ requestTimeoutMs }), {
+      code: 'LEASEHOLD_GATE_INVALID_OPTION',
+      message: new RegExp(`requestTimeoutMs must be a positive number, got ${requestTimeoutMs}`),
+    });
   const gate = shardGateFor('http://127.0.0.1:9', t);
   await assert.rejects(
     gate.runWhileOwning(-1, async () => {}),
     /got -1/,
+  );
+  await assert.rejects(
+    gate.runWhileOwning(maxShards, async () => {}),
+    {
+      code: 'LEASEHOLD_GATE_INVALID_OPTION',
+      message: new RegExp(`shard must be an integer 0…${maxShards - 1}, got ${maxShards}`),
+    },
   );
   await assert.rejects(
     gate.runWhileOwning(1.5, async () => {}),
