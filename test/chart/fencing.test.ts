@@ -85,12 +85,13 @@ test('fencing.enabled: only the pod that holds the Lease may write; a holder cha
   await writeFile(file, stdout);
   assert.equal((await write('b')).status, 201, 'before the policy, anyone of the ServiceAccount writes');
   await kubectl(['apply', '--server-side', '-f', file]);
-  // The apiserver picks new policies up within moments.
+  // The apiserver picks new policies up within moments, and the Lease (its parameter) a moment later:
+  // until then a write is refused for want of the parameter, without a holder to name.
   const refused = await waitUntil(
-    'the policy enforced',
+    'the policy enforced with the Lease seen',
     async () => {
       const answer = await write('b');
-      return answer.status === 201 ? undefined : answer;
+      return answer.status !== 201 && answer.message.includes('does not hold') ? answer : undefined;
     },
     10_000,
     100,
