@@ -1,4 +1,4 @@
-// The safety checker on hand-written records: a kill or freeze the test appended to an app's file ends
+// The safety checker on hand-written records: a kill, freeze or exit the harness appended to an app's file ends
 // that app's acting by its instant, wherever it landed in the file; real overlaps are still found.
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -66,4 +66,27 @@ test('a term that began after the freeze is not cut by it: its overlap is found;
     ],
   });
   assert.deepEqual(late.violations, ['write outside its acting interval: a epoch 1 update y']);
+});
+
+test("an app that exited without recording its term's end acted no later than its exit, which the details name", async () => {
+  const records = (exit: object[]) => ({
+    a: [{ type: 'term-start', epoch: 1, atNs: ns(100), shard: 0 }, ...exit],
+    b: taker,
+  });
+  const exited = await check(records([{ type: 'exited', atNs: ns(200), code: null, signal: 'SIGABRT' }]));
+  assert.deepEqual(exited.violations, []);
+  assert.deepEqual(exited.details, [
+    'a exited (code null, signal SIGABRT) with shard 0 epoch 1 unrecorded as ended',
+  ]);
+  // Without the exit the term stays open until the records are read, and overlaps b's.
+  const open = await check(records([]));
+  assert.match(open.violations[0] ?? '', /shard 0: a and b both acted/);
+  // An exit after a recorded end is no news.
+  const clean = await check(
+    records([
+      { type: 'term-end', epoch: 1, atNs: ns(150), stoppedAtNs: ns(160), shard: 0 },
+      { type: 'exited', atNs: ns(200), code: 0, signal: null },
+    ]),
+  );
+  assert.deepEqual([clean.violations, clean.details], [[], []]);
 });

@@ -47,6 +47,8 @@ export class ChaosEnv {
   readonly core: CoreV1Api;
   readonly recordDir: string;
   readonly replicas: Replica[] = [];
+  /** Replicas replaced by a restart of the same name, kept for their output. */
+  readonly #retired: Replica[] = [];
   readonly proxies = new Map<string, TcpProxy>();
   readonly derivedVersions: { object: string; epoch: number }[] = [];
   /** The source ConfigMaps the mutator keeps changing (sharded: three per shard, spread by the hash). */
@@ -179,7 +181,7 @@ export class ChaosEnv {
     });
     const index = this.replicas.findIndex((r) => r.name === name);
     if (index === -1) this.replicas.push(replica);
-    else this.replicas[index] = replica;
+    else this.#retired.push(...this.replicas.splice(index, 1, replica));
     return replica;
   }
 
@@ -245,9 +247,13 @@ export class ChaosEnv {
     for (const proxy of this.proxies.values()) await proxy.close();
     await this.#watch;
     if (options.keepEvidence) {
-      for (const r of this.replicas) {
-        await writeFile(join(this.recordDir, `${r.name}.sidecar.log`), `${r.sidecar.output.join('\n')}\n`);
-        await writeFile(join(this.recordDir, `${r.name}.app.log`), `${r.appOutput.join('\n')}\n`);
+      // Every process's output, the earlier ones of a name too (numbered in start order).
+      const all = [...this.#retired, ...this.replicas];
+      for (const [i, r] of all.entries()) {
+        const run = all.slice(0, i).filter((x) => x.name === r.name).length;
+        const base = join(this.recordDir, `${r.name}${run === 0 ? '' : `.${run}`}`);
+        await writeFile(`${base}.sidecar.log`, `${r.sidecar.output.join('\n')}\n`);
+        await writeFile(`${base}.app.log`, `${r.appOutput.join('\n')}\n`);
       }
       console.log(`[chaos] check failed; records and logs kept in ${this.recordDir}`);
     }

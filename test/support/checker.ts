@@ -4,7 +4,7 @@ import { ms, overlaps, type Window } from './acting-windows.ts';
 /** What one replica recorded (controller/example/src/recorder.ts), times on the shared monotonic clock. */
 interface Entry {
   replica: string;
-  type: 'term-start' | 'term-end' | 'killed' | 'frozen' | 'write' | 'refused';
+  type: 'term-start' | 'term-end' | 'killed' | 'frozen' | 'exited' | 'write' | 'refused';
   epoch: number;
   atNs?: string;
   /** term-end: when the app's work had actually stopped (informers down, workers drained). */
@@ -17,6 +17,9 @@ interface Entry {
   verb?: string;
   /** Sharded apps: the shard of the term or write (epochs are per shard). */
   shard?: number;
+  /** exited: the app process's exit code, or the signal that ended it. */
+  code?: number | null;
+  signal?: string | null;
 }
 
 export interface Interval extends Window {
@@ -38,8 +41,8 @@ export interface CheckReport {
 
 /**
  * The safety checker, from what the apps did: a replica acts from the start of its term until its work
- * had actually stopped — or until the test killed or froze it (`killed` / `frozen` entries written by
- * the test). (1) No two replicas act at the same instant; (2) every write, from its fence check to its
+ * had actually stopped — or until the test killed or froze it, or the process exited (`killed`, `frozen`
+ * and `exited` entries written by the test's harness). (1) No two replicas act at the same instant; (2) every write, from its fence check to its
  * completion, happened inside its writer's acting interval of the same epoch. Intervals still open are
  * closed at the instant the files have been read: a term that goes on writing while they are read has
  * written nothing they hold after that instant (taken before the reads, a write that completed in
@@ -76,15 +79,15 @@ export async function checkRecords(files: string[]): Promise<CheckReport> {
       open.set(key, { replica, epoch, start: at, end: openUntil, ...(shard === undefined ? {} : { shard }) });
     } else if (entry.type === 'term-end') {
       close(key, BigInt(entry.stoppedAtNs ?? entry.atNs ?? '0'), entry);
-    } else if (entry.type === 'killed' || entry.type === 'frozen') {
+    } else if (stopsActing(entry)) {
       for (const [openKey, interval] of [...open]) if (interval.replica === entry.replica) close(openKey, at);
     }
   }
   intervals.push(...open.values());
-  // The test appends `killed`/`frozen` to the app's file from another process, so a term the app began
-  // just before the signal can follow it in the file (stamped, then stopped before its write landed):
-  // by their instants, a kill or freeze ends every term of that replica it falls inside.
-  const stops = entries.filter((e) => e.type === 'killed' || e.type === 'frozen');
+  // The test appends `killed`/`frozen`/`exited` to the app's file from another process, so a term the
+  // app began just before the signal can follow it in the file (stamped, then stopped before its write
+  // landed): by their instants, a kill, freeze or exit ends every term of that replica it falls inside.
+  const stops = entries.filter(stopsActing);
   for (const interval of intervals) {
     for (const stop of stops) {
       const at = BigInt(stop.atNs ?? '0');
@@ -119,8 +122,27 @@ export async function checkRecords(files: string[]): Promise<CheckReport> {
     writes: writes.length,
     transitions: intervals.length,
     violations,
-    details: describeOverlaps(intervals),
+    details: [...describeOverlaps(intervals), ...describeExits(entries, intervals)],
   };
+}
+
+/** What the harness saw end a replica's acting: a kill, a freeze, or its process exiting. */
+function stopsActing(entry: Entry): boolean {
+  return entry.type === 'killed' || entry.type === 'frozen' || entry.type === 'exited';
+}
+
+/** Each app exit that ended terms the app had not recorded as ended, with how the process went. */
+function describeExits(entries: Entry[], intervals: Interval[]): string[] {
+  return entries.flatMap((e) => {
+    if (e.type !== 'exited') return [];
+    const at = BigInt(e.atNs ?? '0');
+    const cut = intervals.filter((x) => x.replica === e.replica && x.end === at);
+    if (cut.length === 0) return [];
+    const terms = cut.map((x) => `${x.shard === undefined ? '' : `shard ${x.shard} `}epoch ${x.epoch}`);
+    return [
+      `${e.replica} exited (code ${e.code}, signal ${e.signal}) with ${terms.join(', ')} unrecorded as ended`,
+    ];
+  });
 }
 
 /** Each pair of terms of different replicas that overlap, with their instants relative to the later start. */

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killOnExit, SidecarProcess } from './sidecar.ts';
@@ -36,6 +37,14 @@ export class Replica {
     this.recordFile = join(options.recordDir, `${name}.jsonl`);
     this.#options = options;
     this.#capture(app);
+    // The checker's latest end of any term this process left open, and the post-mortem's first fact:
+    // how it went (an exit code, or the signal that took it).
+    app.once('exit', (code, signal) =>
+      appendFileSync(
+        this.recordFile,
+        `${JSON.stringify({ replica: name, type: 'exited', atNs: String(process.hrtime.bigint()), code, signal })}\n`,
+      ),
+    );
   }
 
   static async start(name: string, options: ReplicaOptions): Promise<Replica> {
