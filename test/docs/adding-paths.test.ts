@@ -3,7 +3,7 @@
 // path into the wrong namespace. Each result is checked by the real apiserver (server-side dry run in a
 // `restricted` namespace, zero warnings) and by `kubectl auth can-i` for the pod's ServiceAccount.
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { classify, flowcontrol, serviceAccountToken, uidOf } from '../support/apf.ts';
@@ -17,6 +17,7 @@ import {
   workspace,
 } from '../support/doc-steps.ts';
 import { helm, type K8sObject, parseManifest as parse } from '../support/helm.ts';
+import { kubebuilderLayout } from '../support/kubebuilder-layout.ts';
 import { leasePath } from '../support/raw-api.ts';
 import { waitUntil } from '../support/sidecar.ts';
 
@@ -152,80 +153,6 @@ test('Helm: the doc on a `helm create` chart renders the sidecar, passes restric
     /leasehold\.nativeSidecar needs Kubernetes >= 1\.29 \(this cluster: v1\.28\.4\); set leasehold\.nativeSidecar=false/,
   );
 });
-
-/** A project laid out as `kubebuilder init` + `create api` lays out its config/ (the parts that matter). */
-async function kubebuilderLayout(root: string): Promise<void> {
-  const files: Record<string, string> = {
-    'config/default/kustomization.yaml':
-      'namespace: billing-system\nnamePrefix: billing-\nresources:\n- ../rbac\n- ../manager\n',
-    'config/manager/kustomization.yaml':
-      'resources:\n- manager.yaml\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n- name: controller\n  newName: controller\n  newTag: latest\n',
-    'config/manager/manager.yaml': `apiVersion: v1
-kind: Namespace
-metadata:
-  labels:
-    control-plane: controller-manager
-    app.kubernetes.io/name: billing
-    pod-security.kubernetes.io/enforce: restricted
-    pod-security.kubernetes.io/warn: restricted
-  name: system
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: controller-manager
-  namespace: system
-  labels:
-    control-plane: controller-manager
-    app.kubernetes.io/name: billing
-spec:
-  selector:
-    matchLabels:
-      control-plane: controller-manager
-      app.kubernetes.io/name: billing
-  replicas: 2
-  template:
-    metadata:
-      annotations:
-        kubectl.kubernetes.io/default-container: manager
-      labels:
-        control-plane: controller-manager
-        app.kubernetes.io/name: billing
-    spec:
-      securityContext:
-        runAsNonRoot: true
-        seccompProfile:
-          type: RuntimeDefault
-      containers:
-      - command:
-        - /manager
-        args:
-          - --leader-elect=false
-          - --health-probe-bind-address=:8081
-        image: controller:latest
-        name: manager
-        securityContext:
-          allowPrivilegeEscalation: false
-          capabilities:
-            drop:
-            - "ALL"
-      serviceAccountName: controller-manager
-      terminationGracePeriodSeconds: 10
-`,
-    'config/rbac/kustomization.yaml':
-      'resources:\n- service_account.yaml\n- role.yaml\n- role_binding.yaml\n',
-    'config/rbac/service_account.yaml':
-      'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: controller-manager\n  namespace: system\n',
-    'config/rbac/role.yaml':
-      'apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: manager-role\nrules:\n- apiGroups: [billing.example.com]\n  resources: [invoices]\n  verbs: [get, list, watch]\n',
-    'config/rbac/role_binding.yaml':
-      'apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: manager-rolebinding\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: manager-role\nsubjects:\n- kind: ServiceAccount\n  name: controller-manager\n  namespace: system\n',
-  };
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(join(root, path, '..'), { recursive: true });
-    await writeFile(join(root, path), text);
-  }
-}
 
 test('kustomize: the doc on a kubebuilder layout with namePrefix and namespace: sidecar, derived names, least privilege', async () => {
   const dir = await workspace('kubebuilder');

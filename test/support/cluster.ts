@@ -133,7 +133,18 @@ export async function podBoundToken(
   };
   const pod = await create('pods', {
     metadata: { name: podName },
-    spec: { serviceAccountName: serviceAccount, containers: [{ name: 'c', image: 'example.invalid/c' }] },
+    // Admitted under the `restricted` Pod Security level too (a kubebuilder namespace enforces it).
+    spec: {
+      serviceAccountName: serviceAccount,
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'c',
+          image: 'example.invalid/c',
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        },
+      ],
+    },
   });
   const issued = await create(`serviceaccounts/${serviceAccount}/token`, {
     spec: {

@@ -1,4 +1,4 @@
-// The steps of docs/adding-to-your-controller.md, as written: each `<!-- doc-step: … -->` marker says
+// The steps of docs/adding-to-your-controller.md (and docs/fencing.md's), as written: each `<!-- doc-step: … -->` marker says
 // what a user does with the code block(s) that follow it, and `applySteps` does exactly that to a
 // project on disk (a `helm create` chart, a kubebuilder-style layout). Nothing here edits a block.
 import assert from 'node:assert/strict';
@@ -24,11 +24,11 @@ export interface DocStep {
   blocks: string[];
 }
 
-/** The steps of one `## ` section of the doc whose heading starts with `heading`. */
-export async function docSteps(heading: string): Promise<DocStep[]> {
-  const doc = await readFile(addingDoc, 'utf8');
+/** The steps of one `## ` section whose heading starts with `heading`, of `file` (by default this doc). */
+export async function docSteps(heading: string, file = addingDoc): Promise<DocStep[]> {
+  const doc = await readFile(file, 'utf8');
   const start = doc.indexOf(`\n## ${heading}`);
-  assert.ok(start >= 0, `docs/adding-to-your-controller.md has a section "${heading}"`);
+  assert.ok(start >= 0, `${file} has a section "${heading}"`);
   const end = doc.indexOf('\n## ', start + 1);
   const section = doc.slice(start, end < 0 ? undefined : end);
   const parts = section.split(/<!-- doc-step: (.*?) -->/);
