@@ -69,6 +69,13 @@ export async function main(env: NodeJS.ProcessEnv, stop: AbortSignal): Promise<n
     scope: { inScope?: (name: string) => boolean; recordAs?: Record<string, unknown>; slots?: Slots } = {},
   ): Promise<void> => {
     const startedAtNs = monotonicNs();
+    // Still valid now, so valid at the instant stamped (deadlines do not move back): a process paused
+    // between the gate's start of the term and this line (SIGSTOP, a long GC) wakes past the deadline,
+    // and must neither work nor claim it did from its wake-up on.
+    if (context.validForMs() === 0) {
+      logger.info({ epoch: context.epoch, ...scope.recordAs }, 'the term ended before its work began');
+      return;
+    }
     const recorded = recorder.openTerm({
       epoch: context.epoch,
       atNs: String(startedAtNs),
