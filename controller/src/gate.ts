@@ -87,6 +87,8 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   #closed = false;
   #pollTimer: GateTimer | undefined;
   #deadlineTimer: GateTimer | undefined;
+  /** isLeader|epoch|holder as the last `change` announced it. */
+  #announced = 'false|null|';
 
   constructor(options: LeaderGateOptions = {}) {
     super();
@@ -114,6 +116,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
       givingBack: () => {
         this.#order = acknowledging(this.#order);
         this.#setDeadline(0);
+        this.#announce();
       },
       confirmedIdle: () => {
         this.#order = acknowledged(this.#order, this.#clock.now());
@@ -198,7 +201,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
     this.#closed = true;
     this.#setDeadline(0);
     this.#pollTimer?.cancel();
-    this.emit('change', this.current());
+    this.#announce(true);
     // An answer still on its way may promise leadership to our session: let it land (bounded by the
     // request timeout), then give back whatever we hold, so that a hand-over need not wait it out.
     await Promise.allSettled([...this.#asking]);
@@ -232,17 +235,22 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   }
 
   #apply(answer: LeaderAnswer, deadline: number): void {
-    const before = this.current();
     this.#answer = answer;
     this.#setDeadline(deadline);
-    const after = this.current();
-    if (
-      before.isLeader !== after.isLeader ||
-      before.epoch !== after.epoch ||
-      before.holder !== after.holder
-    ) {
-      this.emit('change', after);
-    }
+    this.#announce();
+  }
+
+  /**
+   * Emits `change` when the state differs from the one last announced — not from the one just before:
+   * a deadline that passed a moment ago, its timer not run yet, changed the state already, and the
+   * answer that cancels that timer must still announce it (else a term runs on past its deadline).
+   */
+  #announce(always = false): void {
+    const state = this.current();
+    const key = `${state.isLeader}|${state.epoch}|${state.holder}`;
+    if (!always && key === this.#announced) return;
+    this.#announced = key;
+    this.emit('change', state);
   }
 
   #setDeadline(deadline: number): void {
@@ -257,7 +265,7 @@ export class LeaderGate extends EventEmitter<{ change: [GateState] }> {
   #armDeadline(deadline: number): void {
     this.#deadlineTimer = this.#clock.setTimeout(() => {
       if (this.#clock.now() < deadline) this.#armDeadline(deadline);
-      else this.emit('change', this.current());
+      else this.#announce(true);
     }, deadline - this.#clock.now());
   }
 

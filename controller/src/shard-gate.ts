@@ -87,6 +87,8 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
   readonly #random: () => number;
   readonly #streamController = new AbortController();
   readonly #tracks: Track[] = [];
+  /** The state (#summary) the last `change` announced. */
+  #announced = '[]';
   #count: number | undefined;
   #closed = false;
   /** The sidecar knows our session (a `hello` arrived); asks carry it from then on. */
@@ -222,7 +224,7 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
     this.#closed = true;
     this.#pollTimer?.cancel();
     for (const track of this.#tracks) this.#setDeadline(track, 0);
-    this.emit('change', this.current());
+    this.#announce(true);
     // An answer still on its way may promise shards to our session: let it land (bounded by the
     // request timeout), then give back whatever we hold, so that no hand-over need wait it out.
     await this.#asking;
@@ -350,10 +352,21 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
   }
 
   /** Runs `change`, then emits `change` if what a listener sees (owned, epoch, holder per shard) moved. */
+  /**
+   * Applies `change`, then emits `change` if the state differs from the one last announced — not from
+   * the one just before: a deadline that passed a moment ago, its timer not run yet, changed the state
+   * already, and the update that cancels that timer must still announce it (else a term runs on).
+   */
   #update(change: () => void): void {
-    const before = this.#summary();
     change();
-    if (this.#summary() !== before) this.emit('change', this.current());
+    this.#announce();
+  }
+
+  #announce(always = false): void {
+    const summary = this.#summary();
+    if (!always && summary === this.#announced) return;
+    this.#announced = summary;
+    this.emit('change', this.current());
   }
 
   #summary(): string {
@@ -377,7 +390,7 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
   #armDeadline(track: Track, deadline: number): void {
     track.timer = this.#clock.setTimeout(() => {
       if (this.#clock.now() < deadline) this.#armDeadline(track, deadline);
-      else this.emit('change', this.current());
+      else this.#announce(true);
     }, deadline - this.#clock.now());
   }
 
