@@ -227,6 +227,9 @@ test('a replica known only by its request counts as live for 2 x LD after the re
   assert.deepEqual(planBalance(views, me, now, LD).live, ['b_2', 'c_3', me]);
   const stale = [theirs('b_2', { preferredHolder: 'c_3', preferenceSince: now - 2 * LD }), theirs('b_2')];
   assert.deepEqual(planBalance(stale, me, now, LD).live, ['b_2', me]);
+  // The plan changes by itself when the request runs out (a replica gone without taking it back).
+  const asked = [free({ preferredHolder: 'c_3', preferenceSince: now - LD }), free()];
+  assert.equal(planBalance(asked, me, now, LD).nextChangeAt, now + LD);
 });
 
 test('above the floor: give the shard another replica is preferred on; at the floor, keep it', () => {

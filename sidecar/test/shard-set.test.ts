@@ -278,3 +278,19 @@ test("each shard is released only once its own ledger's promises are kept", asyn
   assert.equal(api(1).lease?.spec?.holderIdentity, '', 'released once the promise ran out');
   assert.ok(clock.nowMs >= 6_000, `at ${clock.nowMs}`);
 });
+
+test('stop takes back a request of ours still standing, so that the others stop counting this replica at once', async (t) => {
+  const { clock, set, api } = shardSet(t);
+  for (let i = 0; i < 4; i++) heldByOther(api(i), clock);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  const mine = () => [0, 1, 2, 3].filter((i) => annotations(api(i))[preferredHolderAnnotation] === 'me_1');
+  assert.equal(mine().length, 1, 'a request stands');
+  // Someone else's request elsewhere is not ours to take back.
+  const other = [0, 1, 2, 3].find((i) => !mine().includes(i)) as number;
+  api(other).externalAnnotate({ [preferredHolderAnnotation]: 'third_3' });
+  await settle(clock, set.stop());
+  assert.deepEqual(mine(), []);
+  assert.equal(annotations(api(other))[preferredHolderAnnotation], 'third_3');
+});

@@ -52,10 +52,15 @@ export function planBalance(
   const shards = views.length;
   const liveSet = new Set<string>([identity]);
   const counts = new Map<string, number[]>();
+  let nextChangeAt = Number.POSITIVE_INFINITY;
   for (const [shard, view] of views.entries()) {
-    // A replica that holds nothing yet is known by its request, for as long as it keeps it fresh.
-    if (view.preferredHolder && now < view.preferenceSince + 2 * leaseDurationMs)
+    // A replica that holds nothing yet is known by its request, for as long as it keeps it fresh (the
+    // plan changes when that runs out: a replica gone without taking it back stops counting then).
+    const knownUntil = view.preferenceSince + 2 * leaseDurationMs;
+    if (view.preferredHolder && now < knownUntil) {
       liveSet.add(view.preferredHolder);
+      nextChangeAt = Math.min(nextChangeAt, knownUntil);
+    }
     if (!held(view, now)) continue;
     const holder = view.leading ? identity : view.holder;
     liveSet.add(holder);
@@ -71,7 +76,6 @@ export function planBalance(
   const countMismatch = foreign && (foreign.annotations[shardCountAnnotation] ?? 'none');
 
   // Free or expired shards, those preferred for us first; preferred for another: theirs for a while.
-  let nextChangeAt = Number.POSITIVE_INFINITY;
   const holdOffUntil = views.map(() => Number.POSITIVE_INFINITY);
   const reachable: number[] = [];
   for (const [shard, view] of views.entries()) {
