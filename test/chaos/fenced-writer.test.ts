@@ -5,19 +5,17 @@
 // lands inside the new leader's term (the violation the policy exists for). Then the client-go deletion
 // case: a Lease deleted and recreated at once by another pod moves the right to write with it.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { before, type TestContext, test } from 'node:test';
 import {
   createNamespace,
   createServiceAccount,
-  kubectl,
   podBoundToken,
   serviceAccountKubeconfig,
   sidecarRules,
   testCluster,
 } from '../support/cluster.ts';
-import { chartDir, helm, renderTemplate } from '../support/helm.ts';
+import { applyFencing } from '../support/fencing.ts';
+import { chartDir, helm } from '../support/helm.ts';
 import { leasePath, rawApi } from '../support/raw-api.ts';
 import { SidecarProcess, testTimings, waitUntil } from '../support/sidecar.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
@@ -70,20 +68,10 @@ async function heldWrite(t: TestContext, fenced: boolean): Promise<Outcome> {
     return { status, message: body?.message ?? '' };
   };
   if (fenced) {
-    const policy = await renderTemplate(release, namespace, 'templates/fencing.yaml', [
-      '--kube-version',
-      '1.36.3',
-      '--set',
-      'fencing.enabled=true',
-      '--set-json',
-      `fencing.resources=${JSON.stringify(fencedResources)}`,
-    ]);
-    const file = join(info.dir, `${namespace}-fencing.yaml`);
-    await writeFile(file, policy);
     // Left in place (its namespace is this test's own): deleting the last policy with a Lease parameter
     // leaves the apiserver without params for the next one for a while (chart/fencing.test.ts then saw
     // every write refused for want of its Lease).
-    await kubectl(['apply', '--server-side', '-f', file]);
+    await applyFencing(info, { release, namespace, resources: fencedResources });
     // No Lease yet, so nobody may write: enforced once a write is refused.
     await waitUntil(
       'the policy enforced',

@@ -239,10 +239,12 @@ export class ChaosEnv {
 
   /**
    * Stops everything. With `keepEvidence` (a failed check) the records, the apiserver log and the end of
-   * every replica's sidecar and app output stay on disk, and their directory is printed.
+   * every replica's sidecar and app output stay on disk, with a diagnostic report of every app still
+   * running, and their directory is printed.
    */
   async close(options: { keepEvidence?: boolean } = {}): Promise<void> {
     this.#stop.abort();
+    if (options.keepEvidence) await Promise.all(this.replicas.map((r) => r.reportApp()));
     await Promise.all(this.replicas.map((r) => r.stop('SIGKILL')));
     for (const proxy of this.proxies.values()) await proxy.close();
     await this.#watch;

@@ -62,7 +62,15 @@ export class Replica {
   }
 
   static #spawnApp(name: string, sidecarUrl: string, options: ReplicaOptions): ChildProcess {
-    const child = spawn(process.execPath, [controllerBin], {
+    // SIGUSR2 makes the app write a diagnostic report (its JavaScript stack, heap and open handles) beside
+    // the records: the evidence of a failed check shows what each app still running was doing. (An app
+    // whose event loop never turns writes none: it handles the signal on that loop.)
+    const report = [
+      '--report-on-signal',
+      '--report-signal=SIGUSR2',
+      `--report-directory=${options.recordDir}`,
+    ];
+    const child = spawn(process.execPath, [...report, controllerBin], {
       env: {
         PATH: process.env.PATH ?? '',
         POD_NAME: name,
@@ -98,6 +106,13 @@ export class Replica {
     this.app.kill(signal);
     await Promise.all([this.sidecar.stop(signal), appExit]);
     await this.link.close();
+  }
+
+  /** Asks a running app for a diagnostic report (see #spawnApp); resolves once it has had time to write it. */
+  async reportApp(): Promise<void> {
+    if (this.app.exitCode !== null || this.app.signalCode !== null) return;
+    this.app.kill('SIGUSR2');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
 
   /** Starts a new sidecar (same pod name, new identity) beside the living app, or both anew. */
