@@ -294,3 +294,27 @@ test('stop takes back a request of ours still standing, so that the others stop 
   assert.deepEqual(mine(), []);
   assert.equal(annotations(api(other))[preferredHolderAnnotation], 'third_3');
 });
+
+test('stop leaves the annotation of a shard it leads to that shard, and stops even when taking a request back fails', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  const [held] = owned();
+  assert.notEqual(held, undefined);
+  api(held as number).externalAnnotate({ [preferredHolderAnnotation]: 'me_1' });
+  await settle(clock, set.stop());
+  assert.equal(annotations(api(held as number))[preferredHolderAnnotation], 'me_1', 'not taken back');
+  assert.equal(api(held as number).lease?.spec?.holderIdentity, '', 'released');
+
+  const other = shardSet(t);
+  for (let i = 0; i < 4; i++) heldByOther(other.api(i), other.clock);
+  other.set.start();
+  await other.clock.advance(0);
+  await other.clock.advance(0);
+  const asked = [0, 1, 2, 3].find((i) => annotations(other.api(i))[preferredHolderAnnotation] === 'me_1');
+  assert.notEqual(asked, undefined);
+  (other.api(asked as number) as { down: boolean }).down = true;
+  await settle(other.clock, other.set.stop()); // resolves: the request ages out by itself
+  assert.equal(annotations(other.api(asked as number))[preferredHolderAnnotation], 'me_1');
+});

@@ -98,18 +98,17 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer?.cancel();
-    await Promise.all([...this.shards.map((shard) => shard.elector.stop()), this.#withdrawAll()]);
+    // Shards led now are released by their electors (which demote at once): not ours to write.
+    const notLed = this.shards.filter((shard) => !shard.elector.view().leading);
+    await Promise.all([...this.shards.map((shard) => shard.elector.stop()), this.#withdrawAll(notLed)]);
   }
 
-  /** Takes back every request of ours still on a shard Lease (after the one on its way, if any). */
-  async #withdrawAll(): Promise<void> {
+  /** Takes back every request of ours still on one of `shards` (after the one on its way, if any). */
+  async #withdrawAll(shards: Shard[]): Promise<void> {
     await this.#asking;
     const identity = this.#config.identity;
     const timeoutMs = requestTimeoutMs(electionTimings(this.#config));
-    const ours = this.shards.filter((shard) => {
-      const view = shard.elector.view();
-      return view.preferredHolder === identity && !view.leading; // a held one is released by its elector
-    });
+    const ours = shards.filter((shard) => shard.elector.view().preferredHolder === identity);
     await Promise.all(
       ours.map((shard) =>
         writeAnnotationIf(
@@ -117,10 +116,10 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
           preferredHolderAnnotation,
           { expected: identity, value: undefined },
           timeoutMs,
-        ).catch((err: unknown) =>
+        ).catch((err: unknown) => {
           // Stryker disable next-line all: log output, not behaviour (the request ages out in 2 LD)
-          this.#log.info({ err, shard: shard.index }, 'could not take back a request for a shard'),
-        ),
+          this.#log.info({ err, shard: shard.index }, 'could not take back a request for a shard');
+        }),
       ),
     );
   }
