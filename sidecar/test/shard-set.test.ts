@@ -47,6 +47,18 @@ function heldByOther(api: MemoryLeaseApi, clock: ManualClock, shards = '4', hold
   );
 }
 
+/** Another replica holds all four shards, the set started: it has asked for one (see the test below). */
+async function busierHoldsAll(t: TestContext) {
+  const made = shardSet(t);
+  for (let i = 0; i < 4; i++) heldByOther(made.api(i), made.clock);
+  made.set.start();
+  await made.clock.advance(0);
+  await made.clock.advance(0);
+  const mine = () =>
+    [0, 1, 2, 3].filter((i) => annotations(made.api(i))[preferredHolderAnnotation] === 'me_1');
+  return { ...made, mine };
+}
+
 test('alone: nothing before the shard Leases are read, then every shard, each written with the shard count', async (t) => {
   const { clock, set, api, owned } = shardSet(t);
   const health = set.health(() => undefined);
@@ -94,12 +106,7 @@ test('without a mismatch, /readyz explains with the last API error', async (t) =
 });
 
 test('a busier replica holds every shard: this one asks for one (preferred-holder annotation), once per retry period', async (t) => {
-  const { clock, set, api } = shardSet(t);
-  for (let i = 0; i < 4; i++) heldByOther(api(i), clock);
-  set.start();
-  await clock.advance(0);
-  await clock.advance(0);
-  const asked = () => [0, 1, 2, 3].filter((i) => annotations(api(i))[preferredHolderAnnotation] === 'me_1');
+  const { clock, api, mine: asked } = await busierHoldsAll(t);
   assert.equal(asked().length, 1, 'one shard asked for');
   await clock.advance(1_000);
   assert.equal(asked().length, 1, 'not a second one within the retry period');
@@ -155,12 +162,7 @@ test('one shard Lease not read yet (its API down): not ready', async (t) => {
 });
 
 test('a request of ours unmet for LD is withdrawn (the annotation removed), and asked again later', async (t) => {
-  const { clock, set, api } = shardSet(t);
-  for (let i = 0; i < 4; i++) heldByOther(api(i), clock);
-  set.start();
-  await clock.advance(0);
-  await clock.advance(0);
-  const mine = () => [0, 1, 2, 3].filter((i) => annotations(api(i))[preferredHolderAnnotation] === 'me_1');
+  const { clock, api, mine } = await busierHoldsAll(t);
   const [asked] = mine();
   assert.notEqual(asked, undefined);
   // The other replica keeps renewing, and never hands it over.
@@ -280,12 +282,7 @@ test("each shard is released only once its own ledger's promises are kept", asyn
 });
 
 test('stop takes back a request of ours still standing, so that the others stop counting this replica at once', async (t) => {
-  const { clock, set, api } = shardSet(t);
-  for (let i = 0; i < 4; i++) heldByOther(api(i), clock);
-  set.start();
-  await clock.advance(0);
-  await clock.advance(0);
-  const mine = () => [0, 1, 2, 3].filter((i) => annotations(api(i))[preferredHolderAnnotation] === 'me_1');
+  const { clock, set, api, mine } = await busierHoldsAll(t);
   assert.equal(mine().length, 1, 'a request stands');
   // Someone else's request elsewhere is not ours to take back.
   const other = [0, 1, 2, 3].find((i) => !mine().includes(i)) as number;
@@ -307,12 +304,8 @@ test('stop leaves the annotation of a shard it leads to that shard, and stops ev
   assert.equal(annotations(api(held as number))[preferredHolderAnnotation], 'me_1', 'not taken back');
   assert.equal(api(held as number).lease?.spec?.holderIdentity, '', 'released');
 
-  const other = shardSet(t);
-  for (let i = 0; i < 4; i++) heldByOther(other.api(i), other.clock);
-  other.set.start();
-  await other.clock.advance(0);
-  await other.clock.advance(0);
-  const asked = [0, 1, 2, 3].find((i) => annotations(other.api(i))[preferredHolderAnnotation] === 'me_1');
+  const other = await busierHoldsAll(t);
+  const [asked] = other.mine();
   assert.notEqual(asked, undefined);
   (other.api(asked as number) as { down: boolean }).down = true;
   await settle(other.clock, other.set.stop()); // resolves: the request ages out by itself
