@@ -24,7 +24,11 @@ test('a session the ledger does not know gets the session-less cap, and its prom
   assert.equal(deadline, ctx.clock.nowMs + 500);
   assert.equal(ctx.ledger.has('nobody'), false, 'answering does not open a session');
   ctx.ledger.report('nobody', false);
-  assert.equal(ctx.ledger.keptAt(), ctx.clock.nowMs + 500, 'an idle report under that name gives nothing back');
+  assert.equal(
+    ctx.ledger.keptAt(),
+    ctx.clock.nowMs + 500,
+    'an idle report under that name gives nothing back',
+  );
 });
 
 test('a session the ledger knows gets the full validity, recorded for it; no session gets the cap', () => {
