@@ -33,6 +33,9 @@ export function killOnExit(child: ChildProcess): void {
   child.once('exit', () => running.delete(child));
 }
 
+/** The sidecar could not bind the port it was given; `cause` is the start's error. */
+class PortTakenError extends Error {}
+
 /** One real sidecar process (the package's bin) with its own port and log. */
 export class SidecarProcess {
   readonly port: number;
@@ -74,7 +77,23 @@ export class SidecarProcess {
     bin?: string;
     node?: string;
   }): Promise<SidecarProcess> {
-    const port = options.port ?? (await freePort());
+    // A port that was free when chosen can be taken before the sidecar binds it (by an outgoing
+    // connection's ephemeral port, say): then the sidecar exits with EADDRINUSE, and another is tried.
+    for (let attempt = 1; ; attempt++) {
+      const port = options.port ?? (await freePort());
+      try {
+        return await SidecarProcess.#spawn(options, port);
+      } catch (err) {
+        const taken = err instanceof PortTakenError;
+        if (!taken || options.port !== undefined || attempt === 3) throw taken ? err.cause : err;
+      }
+    }
+  }
+
+  static async #spawn(
+    options: Parameters<typeof SidecarProcess.start>[0],
+    port: number,
+  ): Promise<SidecarProcess> {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       LEASE_NAME: options.leaseName,
@@ -95,7 +114,14 @@ export class SidecarProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const sidecar = new SidecarProcess(port, options.podName, child);
-    if (options.waitReady !== false) await sidecar.waitForHttp();
+    if (options.waitReady === false) return sidecar;
+    try {
+      await sidecar.waitForHttp();
+    } catch (err) {
+      if (child.exitCode !== null && sidecar.tail().includes('EADDRINUSE'))
+        throw new PortTakenError('the port was taken', { cause: err });
+      throw err;
+    }
     return sidecar;
   }
 
