@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ChaosEnv, leaseName, namespace } from '../support/chaos-env.ts';
 import { GoPeer } from '../support/go-peer.ts';
 import type { LeaseRecorder } from '../support/lease-recorder.ts';
+import { atOf, type RecordEntry, waitForRecord } from './records.ts';
 
 /** Three candidates of one kind on the bench Lease, driven the same way whatever the kind. */
 export interface CandidateGroup {
@@ -33,28 +33,16 @@ async function holderName(lease: LeaseRecorder, timeoutMs: number): Promise<stri
   }
 }
 
-/** Scans record files (JSON lines) for the first term-start after `afterNs` by someone else. */
-async function scanRecords(
+/** The first term-start in `dir`'s records after `afterNs` by a replica other than `except`. */
+async function nextTermStart(
   dir: string,
-  candidates: string[],
   afterNs: bigint,
   except: string,
   timeoutMs: number,
 ): Promise<bigint> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    for (const name of candidates) {
-      if (name === except) continue;
-      const text = await readFile(join(dir, `${name}.jsonl`), 'utf8').catch(() => '');
-      for (const line of text.split('\n')) {
-        if (!line.includes('"term-start"')) continue;
-        const at = BigInt((JSON.parse(line) as { atNs: string }).atNs);
-        if (at > afterNs) return at;
-      }
-    }
-    if (performance.now() > deadline) throw new Error(`nobody began acting within ${timeoutMs} ms`);
-    await sleep(10);
-  }
+  const isNext = (e: RecordEntry) =>
+    e.type === 'term-start' && e.replica !== except && atOf(e.atNs) > afterNs;
+  return atOf((await waitForRecord(dir, 'a term by another replica', isNext, timeoutMs)).atNs);
 }
 
 export function leaseholdGroup(env: ChaosEnv, lease: LeaseRecorder): CandidateGroup {
@@ -76,7 +64,7 @@ export function leaseholdGroup(env: ChaosEnv, lease: LeaseRecorder): CandidateGr
     restart: async (name) => {
       await env.startReplica(name);
     },
-    nextActing: (afterNs, except, timeoutMs) => scanRecords(env.recordDir, names, afterNs, except, timeoutMs),
+    nextActing: (afterNs, except, timeoutMs) => nextTermStart(env.recordDir, afterNs, except, timeoutMs),
     processes: () =>
       env.replicas.filter((r) => r.alive).map((r) => ({ name: r.name, pid: r.sidecar.child.pid as number })),
     stop: async () => {
@@ -117,7 +105,7 @@ export function clientGoGroup(
       await peers.get(name)?.stop(signal);
     },
     restart: start,
-    nextActing: (afterNs, except, timeoutMs) => scanRecords(dir, names, afterNs, except, timeoutMs),
+    nextActing: (afterNs, except, timeoutMs) => nextTermStart(dir, afterNs, except, timeoutMs),
     processes: () =>
       [...peers.entries()]
         .filter(([, p]) => p.alive)

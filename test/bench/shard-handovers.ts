@@ -3,50 +3,35 @@
 // replica's app starts a term on that shard (its records); the gate's cost is the asks a shard gate
 // holding shards and doing nothing sends (counted on undici's diagnostics channel, in this process).
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createShardGate } from '@leasehold/controller';
 import type { ChaosEnv } from '../support/chaos-env.ts';
 import type { Replica } from '../support/replica.ts';
 import { waitBalanced } from '../support/shard-assignment.ts';
+import { atOf, type RecordEntry, waitForRecord } from './records.ts';
 import { nsToMs } from './stats.ts';
 
 /** SESSIONLESS_VALIDITY_SECONDS as the bench's sidecars run it (the default). */
 const sessionlessValidityMs = 500;
 
-/** The first term-start of `shard` by a replica other than `except` after `afterNs`. */
-async function nextShardTerm(
-  recordDir: string,
-  shard: number,
-  except: string,
-  afterNs: bigint,
-  timeoutMs: number,
-): Promise<bigint> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    for (const file of (await readdir(recordDir)).filter((f) => f.endsWith('.jsonl'))) {
-      for (const line of (await readFile(join(recordDir, file), 'utf8')).split('\n')) {
-        if (!line.includes('"term-start"')) continue;
-        const entry = JSON.parse(line) as { replica: string; shard?: number; atNs: string };
-        if (entry.shard === shard && entry.replica !== except && BigInt(entry.atNs) > afterNs)
-          return BigInt(entry.atNs);
-      }
-    }
-    if (performance.now() > deadline)
-      throw new Error(`shard ${shard}: nobody else began within ${timeoutMs} ms`);
-    await sleep(5);
-  }
+/** One graceful hand-over, in ms from the resign, split where the work passes from one party to the next. */
+export interface HandoverSample {
+  /** Until the other replica's app began its term on the shard: the hand-over. */
+  totalMs: number;
+  /** Until the giver's gate ended its term (the sidecar's push of the loss). */
+  termEndedMs: number;
+  /** Until the giver's app had stopped its work on the shard (its wind-down). */
+  appStoppedMs: number;
 }
 
-/** `count` graceful shard hand-overs among the live replicas, balanced before each; samples in ms. */
+/** `count` graceful shard hand-overs among the live replicas, balanced before each. */
 export async function shardHandovers(
   env: ChaosEnv,
   shards: number,
   count: number,
   boundMs: number,
-): Promise<number[]> {
-  const samples: number[] = [];
+): Promise<HandoverSample[]> {
+  const samples: HandoverSample[] = [];
   const live = (): Replica[] => env.replicas.filter((r) => r.alive);
   for (let i = 0; i < count; i++) {
     const { held } = await waitBalanced(live(), shards, boundMs, `before hand-over ${i + 1}`);
@@ -64,8 +49,25 @@ export async function shardHandovers(
       method: 'POST',
     });
     if (response.status !== 202) throw new Error(`resign of shard ${shard} answered ${response.status}`);
-    const startedAt = await nextShardTerm(env.recordDir, shard, from, sentAt, boundMs);
-    samples.push(nsToMs(startedAt - sentAt));
+    const after = (e: RecordEntry) => e.shard === shard && atOf(e.atNs) > sentAt;
+    const started = await waitForRecord(
+      env.recordDir,
+      `shard ${shard}: a term by another replica`,
+      (e) => e.type === 'term-start' && e.replica !== from && after(e),
+      boundMs,
+    );
+    const ended = await waitForRecord(
+      env.recordDir,
+      `shard ${shard}: the end of ${from}'s term`,
+      (e) => e.type === 'term-end' && e.replica === from && after(e),
+      boundMs,
+    );
+    const since = (ns: string | undefined) => nsToMs(atOf(ns) - sentAt);
+    samples.push({
+      totalMs: since(started.atNs),
+      termEndedMs: since(ended.atNs),
+      appStoppedMs: since(ended.stoppedAtNs),
+    });
   }
   return samples;
 }

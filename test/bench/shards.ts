@@ -10,7 +10,7 @@ import { rawApi } from '../support/raw-api.ts';
 import type { Replica } from '../support/replica.ts';
 import { waitBalanced } from '../support/shard-assignment.ts';
 import { difference, leaseRequestsByVerb } from './apiserver-metrics.ts';
-import { idleGateCost, shardHandovers } from './shard-handovers.ts';
+import { type HandoverSample, idleGateCost, shardHandovers } from './shard-handovers.ts';
 import { summarize } from './stats.ts';
 
 export interface ShardBenchOptions {
@@ -76,7 +76,7 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
   }[] = [];
   const scaleUpMs: number[] = [];
   const scaleDownMs: number[] = [];
-  const handoverMs: number[] = [];
+  const handovers: HandoverSample[] = [];
   const handoverCount = options.quick ? 10 : 30;
   let idle: Awaited<ReturnType<typeof idleGateCost>> | undefined;
   try {
@@ -106,10 +106,12 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
     stop.abort();
     await load;
     log(`shards: ${handoverCount} graceful shard hand-overs`);
-    handoverMs.push(...(await shardHandovers(env, shards, handoverCount, bound)));
+    handovers.push(...(await shardHandovers(env, shards, handoverCount, bound)));
     await waitBalanced(live(), shards, bound, 'after the hand-overs');
     idle = await idleGateCost(live()[0] as Replica, options.quick ? 20 : 60);
-    log(`shards: hand-over ${JSON.stringify(summarize(handoverMs))}; idle gate ${JSON.stringify(idle)}`);
+    log(
+      `shards: hand-over ${JSON.stringify(summarize(handovers.map((h) => h.totalMs)))}; idle gate ${JSON.stringify(idle)}`,
+    );
     for (let replicas = 3; replicas > 1; replicas--) {
       const leaving = live().at(-1) as Replica;
       const startedAt = performance.now();
@@ -152,10 +154,18 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
     throughput,
     scaleUpMs: scaleUpMs.map(Math.round),
     scaleDownMs: scaleDownMs.map(Math.round),
-    gracefulShardHandoverMs: summarize(handoverMs),
+    gracefulShardHandoverMs: summarize(handovers.map((h) => h.totalMs)),
+    // Where a hand-over's time goes: the loss reaching the giver's app, the app's wind-down, and from
+    // the work stopped to the taker's term (idle report, release, acquisition, the taker's gate).
+    shardHandoverPhasesMs: {
+      toTermEnd: summarize(handovers.map((h) => h.termEndedMs)),
+      appWindDown: summarize(handovers.map((h) => h.appStoppedMs - h.termEndedMs)),
+      stoppedToTakerTerm: summarize(handovers.map((h) => h.totalMs - h.appStoppedMs)),
+    },
     idleGate: idle,
     singleLeaseRequestsPerMinute: singlePerMinute,
   };
+  const phase = results.shardHandoverPhasesMs;
   const table = [
     `Sharded leadership, ${shards} shards, LD/RD/RP ${timings.leaseDurationSeconds}/${timings.renewDeadlineSeconds}/${timings.retryPeriodSeconds} s, ` +
       `${changesPerSecond} changes/s, ${workers} reconciles in flight per replica of ${syncDelayMs} ms each, ${windowSeconds} s windows (${results.date})`,
@@ -168,8 +178,11 @@ export async function shardBench(options: ShardBenchOptions): Promise<void> {
       ? 'One Lease at the same timings: run `npm run bench` for the figure.'
       : `One Lease at the same timings: ${singlePerMinute} requests/min in all (\`npm run bench\`, ${single?.date}).`,
     '',
-    `Graceful shard hand-over (POST /shards/resign → another replica's app starts its term), ${handoverMs.length} with 3 replicas: ` +
-      `p50 ${results.gracefulShardHandoverMs.p50.toFixed(1)} ms, p99 ${results.gracefulShardHandoverMs.p99.toFixed(1)} ms.`,
+    `Graceful shard hand-over (POST /shards/resign → another replica's app starts its term), ${handovers.length} with 3 replicas: ` +
+      `p50 ${results.gracefulShardHandoverMs.p50.toFixed(1)} ms, p99 ${results.gracefulShardHandoverMs.p99.toFixed(1)} ms ` +
+      `(p50/p99: the loss reaching the app ${phase.toTermEnd.p50}/${phase.toTermEnd.p99}, its wind-down ` +
+      `${phase.appWindDown.p50}/${phase.appWindDown.p99}, from its work stopped to the taker's term ` +
+      `${phase.stoppedToTakerTerm.p50}/${phase.stoppedToTakerTerm.p99} ms).`,
     '',
     `An idle gate owning ${idle?.ownedShards} shards: ${idle?.asksPerMinute} asks/min (GET /shards, one for all shards).`,
     '',
