@@ -351,7 +351,6 @@ export class ShardGate extends EventEmitter<{ change: [ShardState[]] }> {
     return true;
   }
 
-  /** Runs `change`, then emits `change` if what a listener sees (owned, epoch, holder per shard) moved. */
   /**
    * Applies `change`, then emits `change` if the state differs from the one last announced — not from
    * the one just before: a deadline that passed a moment ago, its timer not run yet, changed the state
