@@ -13,9 +13,24 @@ export interface RecordEntry {
   atNs?: string;
   abortSeenAtNs?: string;
   stoppedAtNs?: string;
+  /** A write's fence check. */
+  checkedAtNs?: string;
 }
 
-/** The first entry of any `*.jsonl` in `dir` that `matches`, polled until `timeoutMs` (then an error). */
+/** Every entry of every `*.jsonl` in `dir`, file by file (an entry still being written is left out). */
+export async function readRecords(dir: string): Promise<RecordEntry[]> {
+  const entries: RecordEntry[] = [];
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith('.jsonl'))) {
+    const text = await readFile(join(dir, file), 'utf8').catch(() => '');
+    // Every entry ends with a newline: what follows the last one is an entry still being written.
+    for (const line of text.split('\n').slice(0, -1)) {
+      if (line.trim()) entries.push(JSON.parse(line) as RecordEntry);
+    }
+  }
+  return entries;
+}
+
+/** The first entry in `dir`'s records that `matches`, polled until `timeoutMs` (then an error). */
 export async function waitForRecord(
   dir: string,
   what: string,
@@ -24,15 +39,8 @@ export async function waitForRecord(
 ): Promise<RecordEntry> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    for (const file of (await readdir(dir)).filter((f) => f.endsWith('.jsonl'))) {
-      const text = await readFile(join(dir, file), 'utf8').catch(() => '');
-      // Every entry ends with a newline: what follows the last one is an entry still being written.
-      for (const line of text.split('\n').slice(0, -1)) {
-        if (!line.trim()) continue;
-        const entry = JSON.parse(line) as RecordEntry;
-        if (matches(entry)) return entry;
-      }
-    }
+    const found = (await readRecords(dir)).find(matches);
+    if (found) return found;
     if (performance.now() > deadline) throw new Error(`${what}: not recorded within ${timeoutMs} ms`);
     await sleep(5);
   }

@@ -1,7 +1,7 @@
 // npm run bench -- --shards [--shard-count 8] [--quick]: sharded leadership with the example controller under a steady
 // stream of changes: reconcile throughput with 1, 2 and 3 replicas, rebalancing time on scale-up and
 // scale-down, Lease API requests per minute per replica. Results: test/bench/results/shards.{json,md}.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +10,7 @@ import { rawApi } from '../support/raw-api.ts';
 import type { Replica } from '../support/replica.ts';
 import { waitBalanced } from '../support/shard-assignment.ts';
 import { difference, leaseRequestsByVerb } from './apiserver-metrics.ts';
+import { atOf, readRecords } from './records.ts';
 import { type HandoverSample, idleGateCost, shardHandovers } from './shard-handovers.ts';
 import { summarize } from './stats.ts';
 
@@ -29,15 +30,10 @@ const changesPerSecond = 100;
 
 /** Writes recorded by the apps whose fence check fell in [from, to) (shared monotonic clock, ns). */
 async function writesBetween(recordDir: string, from: bigint, to: bigint): Promise<number> {
-  let count = 0;
-  for (const file of (await readdir(recordDir)).filter((f) => f.endsWith('.jsonl'))) {
-    for (const line of (await readFile(join(recordDir, file), 'utf8')).split('\n')) {
-      if (!line.includes('"write"')) continue;
-      const at = BigInt((JSON.parse(line) as { checkedAtNs: string }).checkedAtNs);
-      if (at >= from && at < to) count++;
-    }
-  }
-  return count;
+  return (await readRecords(recordDir)).filter((e) => {
+    const at = atOf(e.checkedAtNs);
+    return e.type === 'write' && at >= from && at < to;
+  }).length;
 }
 
 export async function shardBench(options: ShardBenchOptions): Promise<void> {
