@@ -33,9 +33,6 @@ export function killOnExit(child: ChildProcess): void {
   child.once('exit', () => running.delete(child));
 }
 
-/** The sidecar could not bind the port it was given; `cause` is the start's error. */
-class PortTakenError extends Error {}
-
 /** One real sidecar process (the package's bin) with its own port and log. */
 export class SidecarProcess {
   readonly port: number;
@@ -84,8 +81,9 @@ export class SidecarProcess {
       try {
         return await SidecarProcess.#spawn(options, port);
       } catch (err) {
-        const taken = err instanceof PortTakenError;
-        if (!taken || options.port !== undefined || attempt === 3) throw taken ? err.cause : err;
+        // waitForHttp's error for an exited sidecar carries the end of its output.
+        const taken = String(err).includes('EADDRINUSE');
+        if (!taken || options.port !== undefined || attempt === 3) throw err;
       }
     }
   }
@@ -114,14 +112,7 @@ export class SidecarProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const sidecar = new SidecarProcess(port, options.podName, child);
-    if (options.waitReady === false) return sidecar;
-    try {
-      await sidecar.waitForHttp();
-    } catch (err) {
-      if (child.exitCode !== null && sidecar.tail().includes('EADDRINUSE'))
-        throw new PortTakenError('the port was taken', { cause: err });
-      throw err;
-    }
+    if (options.waitReady !== false) await sidecar.waitForHttp();
     return sidecar;
   }
 
