@@ -123,16 +123,20 @@ export class MemoryLeaseApi implements LeaseApi {
     this.#emit('MODIFIED');
   }
 
-  /** Someone else sets annotations on the Lease (a shard set asking for it). */
-  externalAnnotate(annotations: Record<string, string>): void {
+  /** Someone else sets annotations on the Lease (a shard set asking for it); undefined removes one. */
+  externalAnnotate(annotations: Record<string, string | undefined>): void {
     if (!this.lease) throw new Error('no lease');
     const metadata = this.lease.metadata ?? {};
-    const current = (metadata.annotations ?? {}) as Record<string, string>;
+    const merged: Record<string, string> = { ...(metadata.annotations as Record<string, string>) };
+    for (const [key, value] of Object.entries(annotations)) {
+      if (value === undefined) delete merged[key];
+      else merged[key] = value;
+    }
     this.lease = {
       ...this.lease,
       metadata: {
         ...metadata,
-        annotations: { ...current, ...annotations },
+        annotations: merged,
         resourceVersion: String(++this.version),
       },
     };

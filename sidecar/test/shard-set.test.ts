@@ -207,6 +207,27 @@ test('asked for a shard by a replica below its share: this one (above it) hands 
   assert.deepEqual(owned(), [0, 1, 2, 3], 'taken back once the asker no longer counts as live');
 });
 
+test('a shard handed over comes back at once when its taker lets it go: the giver waits on the plan, not a pause', async (t) => {
+  const { clock, set, api, owned } = shardSet(t);
+  set.start();
+  await clock.advance(0);
+  await clock.advance(0);
+  api(1).externalAnnotate({ [preferredHolderAnnotation]: 'other_1' });
+  await clock.advance(0);
+  await clock.advance(0);
+  assert.deepEqual(owned(), [0, 2, 3], 'handed over');
+  // The asker takes it (its acquisition settles the request) and, a second later, lets it go again.
+  await clock.advance(1_000);
+  api(1).externalWrite({ holderIdentity: 'other_1', leaseDurationSeconds: 15, leaseTransitions: 2 });
+  api(1).externalAnnotate({ [preferredHolderAnnotation]: undefined });
+  await clock.advance(1_000);
+  api(1).externalWrite({ holderIdentity: '', leaseDurationSeconds: 1 });
+  await clock.advance(0);
+  await clock.advance(0);
+  // Nobody asks for it now: this replica, alone with room, takes it back well inside LD of the hand-over.
+  assert.deepEqual(owned(), [0, 1, 2, 3]);
+});
+
 test('another shard count appears while holding shards: every held shard is released and none taken', async (t) => {
   const { clock, set, api, owned } = shardSet(t);
   set.start();

@@ -251,13 +251,17 @@ export class ShardSet extends EventEmitter<{ change: [] }> {
     }
   }
 
-  /** Hands a shard to the replica preferred on it: demote, keep its promises, release, stay out for LD. */
+  /**
+   * Hands a shard to the replica preferred on it: demote, keep its promises, release. No pause: the plan
+   * leaves a released shard to the replica preferred on it for LD, and once that replica has taken it the
+   * shard is held; a pause would only keep this replica from taking it back when the taker lets it go.
+   */
   #giveAway(index: number): void {
     const shard = this.shards[index] as Shard;
     // Stryker disable next-line all: log output, not behaviour
     this.#log.info({ shard: index, to: shard.elector.view().preferredHolder }, 'handing a shard over');
     this.#givingAway = shard.elector
-      .resign(this.#config.leaseDurationSeconds * 1000)
+      .resign(0)
       // Stryker disable all: log output, not behaviour
       .catch((err: unknown) => this.#log.warn({ err, shard: index }, 'could not hand the shard over'))
       // Stryker restore all
