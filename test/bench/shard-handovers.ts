@@ -13,6 +13,8 @@ import { nsToMs } from './stats.ts';
 
 /** SESSIONLESS_VALIDITY_SECONDS as the bench's sidecars run it (the default). */
 const sessionlessValidityMs = 500;
+/** How long a giver stays out of the shard it resigned (pauseSeconds), so that another replica takes it. */
+const resignPauseSeconds = 2;
 
 /** One graceful hand-over, in ms from the resign, split where the work passes from one party to the next. */
 export interface HandoverSample {
@@ -36,8 +38,10 @@ export async function shardHandovers(
   for (let i = 0; i < count; i++) {
     const { held } = await waitBalanced(live(), shards, boundMs, `before hand-over ${i + 1}`);
     // waitBalanced reads GET /shards: each answer is a session-less promise (0.5 s) the sidecar keeps
-    // before it lets a shard go. Let them run out, so that the hand-over waits for the app alone.
-    await sleep(sessionlessValidityMs + 100);
+    // before it lets a shard go. And the last hand-over's giver is still out of its shard for the pause
+    // it asked for, where it may be the natural taker of this one. Let both run out, so that the
+    // hand-over waits for the app alone.
+    await sleep(Math.max(sessionlessValidityMs, resignPauseSeconds * 1000) + 100);
     // From a replica holding the most shards, so that one holding fewer takes the shard.
     const most = Math.max(...[...held.values()].map((mine) => mine.length));
     const givers = [...held.entries()].filter(([, mine]) => mine.length === most);
@@ -45,9 +49,12 @@ export async function shardHandovers(
     const shard = mine[i % mine.length] as number;
     const giver = live().find((r) => r.name === from) as Replica;
     const sentAt = process.hrtime.bigint();
-    const response = await fetch(`${giver.sidecar.url}/shards/resign?shard=${shard}&pauseSeconds=2`, {
-      method: 'POST',
-    });
+    const response = await fetch(
+      `${giver.sidecar.url}/shards/resign?shard=${shard}&pauseSeconds=${resignPauseSeconds}`,
+      {
+        method: 'POST',
+      },
+    );
     if (response.status !== 202) throw new Error(`resign of shard ${shard} answered ${response.status}`);
     const after = (e: RecordEntry) => e.shard === shard && atOf(e.atNs) > sentAt;
     const started = await waitForRecord(
